@@ -1,0 +1,113 @@
+"""Pictures of restoration: input / distorted / restored / target grids."""
+import os
+import os.path as osp
+from typing import Optional
+
+import cv2
+import numpy as np
+import torch
+from mmengine.hooks import Hook
+from mmengine.dist import master_only
+
+from dira_mm.registry import HOOKS
+from dira_mm.models.utils import get_ssl_algorithm, unwrap
+
+
+def _to_uint8(x: torch.Tensor) -> np.ndarray:
+    """(C, H, W) float [0, 1] or uint8 -> (H, W) uint8 (first channel)."""
+    x = x.detach().float().cpu()
+    if x.max() > 1.5:
+        x = x / 255.0
+    return (x[0].clamp(0, 1).numpy() * 255.0 + 0.5).astype(np.uint8)
+
+
+@HOOKS.register_module()
+class ReconstructionVisHook(Hook):
+    """Writes a grid of restorations every ``interval`` epochs.
+
+    Rows are samples; columns are the view before distortion (``input``, when the
+    pipeline keeps it: ``DiRAViews(keep_clean=True)``), the distorted view the network
+    sees, the restoration, and the target. The same samples are drawn every time (the
+    first validation batch, or the first training batch when there is no validation), so
+    the grids show progress. Saved as PNG under ``work_dir/vis/`` and sent to the
+    visualizer (TensorBoard when configured).
+
+    Args:
+        interval: epochs between grids.
+        num_samples: rows of the grid.
+        out_dir: folder under the work_dir for PNGs.
+    """
+
+    priority = 'LOW'
+
+    def __init__(self, interval: int = 1, num_samples: int = 8, out_dir: str = 'vis') -> None:
+        self.interval = interval
+        self.num_samples = num_samples
+        self.out_dir = out_dir
+        self._batch: Optional[dict] = None
+        self._from_val = False
+
+    def _stash(self, data_batch: dict, from_val: bool) -> None:
+        n = self.num_samples
+        self._batch = dict(inputs=[v[:n].clone() for v in data_batch['inputs']],
+                           data_samples=list(data_batch['data_samples'][:n]))
+        self._from_val = from_val
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        if self._batch is None and data_batch is not None:
+            self._stash(data_batch, from_val=False)
+
+    def after_val_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        if batch_idx == 0 and not self._from_val and data_batch is not None:
+            self._stash(data_batch, from_val=True)
+
+    def after_val_epoch(self, runner, metrics=None) -> None:
+        if self.every_n_epochs(runner, self.interval) or runner.epoch == 0:
+            self.render(runner, step=runner.epoch)
+
+    def after_train_epoch(self, runner) -> None:
+        if runner.val_loop is None or runner.val_interval > runner.max_epochs:
+            if self.every_n_epochs(runner, self.interval):
+                self.render(runner, step=runner.epoch + 1)
+
+    @torch.no_grad()
+    def make_grid(self, runner) -> Optional[np.ndarray]:
+        """The grid as an (H, W) uint8 image, or None if nothing can be restored."""
+        if self._batch is None:
+            return None
+        model = unwrap(runner.model)
+        algo = get_ssl_algorithm(runner.model)
+        backbone = getattr(algo, 'backbone', None)
+        if backbone is None or not getattr(backbone, 'with_decoder', False):
+            return None
+        was_training = model.training
+        model.eval()
+        try:
+            data = model.data_preprocessor(self._batch, False)
+            view = data['inputs'][getattr(model, 'restore_view', 0)]
+            rec = backbone(view)
+        finally:
+            model.train(was_training)
+        rows = []
+        for i, ds in enumerate(data['data_samples']):
+            cols = []
+            if 'clean' in ds:
+                cols.append(_to_uint8(ds.clean))
+            cols.append(_to_uint8(view[i]))
+            cols.append(_to_uint8(rec[i]))
+            if 'target' in ds:
+                cols.append(_to_uint8(ds.target))
+            rows.append(np.concatenate(cols, axis=1))
+        width = max(r.shape[1] for r in rows)
+        rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]))) for r in rows]
+        return np.concatenate(rows, axis=0)
+
+    @master_only
+    def render(self, runner, step: int) -> None:
+        grid = self.make_grid(runner)
+        if grid is None:
+            return
+        folder = osp.join(runner.work_dir, self.out_dir)
+        os.makedirs(folder, exist_ok=True)
+        cv2.imwrite(osp.join(folder, f'reconstruction_epoch_{step}.png'), grid)
+        runner.visualizer.add_image('reconstruction', np.stack([grid] * 3, axis=-1), step=step)

@@ -1,0 +1,4 @@
+"""Metrics."""
+from .loss_metric import SSLLossMetric
+
+__all__ = ['SSLLossMetric']

@@ -1,0 +1,6 @@
+"""Self-supervised algorithms."""
+from .base import BaseSelfSupervisor
+from .dira import DiRA
+from .moco import MoCo
+
+__all__ = ['BaseSelfSupervisor', 'DiRA', 'MoCo']

@@ -1,0 +1,128 @@
+"""Base class of discriminative self-supervised algorithms."""
+from abc import ABCMeta, abstractmethod
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+from mmengine.model import BaseModel
+from torch import Tensor, nn
+
+from dira_mm.registry import MODELS
+
+
+def build_module(cfg: Optional[Union[dict, nn.Module]]) -> Optional[nn.Module]:
+    """Build a sub-module from a config dict; pass modules and None through."""
+    if cfg is None or isinstance(cfg, nn.Module):
+        return cfg
+    return MODELS.build(cfg)
+
+
+class BaseSelfSupervisor(BaseModel, metaclass=ABCMeta):
+    """A discriminative SSL method over views of an image (MoCo-v2, Barlow Twins, ...).
+
+    A subclass says which views need online (gradient) encoder features
+    (:attr:`online_views`) and computes its loss from them
+    (:meth:`discriminative_loss`). Everything DiRA adds is generic and lives here and in
+    :class:`~dira_mm.models.algorithms.DiRA`: ``forward(mode='restore')`` returns the
+    discriminative losses *and* the decoder's reconstruction of one view from the same
+    encoder pass, so no method carries its own copy of the restorative logic.
+
+    Args:
+        backbone: encoder-decoder config (e.g. ``ResNetUNet``); it must provide
+            ``forward_encoder`` and, for restoration, ``forward_decoder``.
+        neck: projector config.
+        head: loss head config.
+        data_preprocessor: defaults to ``DiRADataPreprocessor``.
+        init_cfg: mmengine init config.
+    """
+
+    #: indices of the views whose online-encoder features the loss needs
+    online_views: Tuple[int, ...] = (0, 1)
+
+    def __init__(self,
+                 backbone: Union[dict, nn.Module],
+                 neck: Optional[Union[dict, nn.Module]] = None,
+                 head: Optional[Union[dict, nn.Module]] = None,
+                 data_preprocessor: Optional[Union[dict, nn.Module]] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        if data_preprocessor is None:
+            data_preprocessor = dict(type='DiRADataPreprocessor')
+        elif isinstance(data_preprocessor, dict):
+            data_preprocessor = dict(data_preprocessor)
+            data_preprocessor.setdefault('type', 'DiRADataPreprocessor')
+        # built through dira_mm's registry, so no default scope is needed
+        data_preprocessor = build_module(data_preprocessor)
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.backbone = build_module(backbone)
+        self.neck = build_module(neck)
+        self.head = build_module(head)
+
+    def extract_feat(self, inputs: Tensor) -> List[Tensor]:
+        """Online encoder features of one batch of views."""
+        return self.backbone.forward_encoder(inputs)
+
+    def _online_features(self, inputs: Sequence[Tensor],
+                         views: Sequence[int]) -> Dict[int, List[Tensor]]:
+        if len(inputs) <= max(views):
+            raise ValueError(
+                f'{type(self).__name__} needs views {tuple(views)} but the batch has '
+                f'{len(inputs)}; check the pipeline (e.g. DiRAViews num_views).')
+        return {v: self.extract_feat(inputs[v]) for v in views}
+
+    @abstractmethod
+    def discriminative_loss(self, inputs: List[Tensor], feats: Dict[int, List[Tensor]],
+                            data_samples: Optional[list] = None,
+                            update_state: bool = True) -> Dict[str, Tensor]:
+        """Losses of the method (keys containing ``'loss'`` are summed for backward).
+
+        Args:
+            inputs: all views of the batch.
+            feats: online encoder features of the views in :attr:`online_views`.
+            data_samples: per-sample metadata.
+            update_state: update internal state (e.g. a MoCo queue). Validation passes
+                ``False`` unless the official validation behaviour is asked for.
+        """
+
+    def loss(self, inputs: List[Tensor], data_samples: Optional[list] = None,
+             update_state: bool = True) -> Dict[str, Tensor]:
+        """Plain (``di``) training loss."""
+        feats = self._online_features(inputs, self.online_views)
+        return self.discriminative_loss(inputs, feats, data_samples, update_state)
+
+    def loss_and_restore(self, inputs: List[Tensor], data_samples: Optional[list] = None,
+                         restore_view: int = 0,
+                         update_state: bool = True) -> Tuple[Dict[str, Tensor], Tensor]:
+        """Discriminative losses and the reconstruction of ``inputs[restore_view]``."""
+        views = sorted(set(self.online_views) | {restore_view})
+        feats = self._online_features(inputs, views)
+        losses = self.discriminative_loss(
+            inputs, {v: feats[v] for v in self.online_views}, data_samples, update_state)
+        reconstruction = self.backbone.forward_decoder(feats[restore_view])
+        return losses, reconstruction
+
+    def momentum_update(self, momentum: Optional[float] = None) -> None:
+        """EMA step of a momentum/target network; methods without one do nothing."""
+
+    def forward(self, inputs: Union[Tensor, List[Tensor]], data_samples: Optional[list] = None,
+                mode: str = 'tensor', restore_view: int = 0, update_state: bool = True):
+        """Dispatch on ``mode``: ``tensor`` (features), ``loss``, ``restore``, ``predict``."""
+        if isinstance(inputs, Tensor):
+            inputs = [inputs]
+        if mode == 'tensor':
+            return self.extract_feat(inputs[0])
+        if mode == 'loss':
+            return self.loss(inputs, data_samples, update_state=update_state)
+        if mode == 'restore':
+            return self.loss_and_restore(inputs, data_samples, restore_view, update_state)
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        raise ValueError(f'{type(self).__name__}.forward: unknown mode {mode!r} '
+                         "(use 'tensor', 'loss', 'restore' or 'predict')")
+
+    @torch.no_grad()
+    def predict(self, inputs: List[Tensor], data_samples: Optional[list] = None) -> List[dict]:
+        """Validation: the loss on the batch, without updating any state."""
+        losses = self.loss(inputs, data_samples, update_state=False)
+        total = sum(v for k, v in losses.items() if 'loss' in k)
+        out = {k: float(v) for k, v in losses.items()}
+        out.update(loss=float(total), batch_size=int(inputs[0].shape[0]))
+        return [out]

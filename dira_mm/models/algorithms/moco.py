@@ -1,0 +1,106 @@
+"""MoCo-v2 (Chen et al., 2020), the discriminative half of the official DiRA."""
+from typing import Dict, List, Optional, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from dira_mm.registry import ALGORITHMS
+from ..utils import (MomentumEncoder, batch_shuffle_ddp, batch_unshuffle_ddp,
+                     concat_all_gather)
+from .base import BaseSelfSupervisor
+
+
+@ALGORITHMS.register_module()
+class MoCo(BaseSelfSupervisor):
+    """Momentum contrast with a queue of negatives.
+
+    The query view (0) goes through the online encoder and neck; the key view (1)
+    through a momentum copy of the **encoder and neck only**: the official DiRA code
+    copies the whole U-Net and runs its decoder on the keys for nothing (~25 % of the
+    forward FLOPs); the keys never use it, so results are unchanged.
+
+    The momentum copy is updated by ``MomentumUpdateHook`` after each optimizer step
+    (equivalent to the official update at the start of the next forward).
+
+    Args:
+        backbone: encoder-decoder config (``ResNetUNet``).
+        neck: projector config (``MoCoV2Neck``: 2048-2048-128).
+        head: ``ContrastiveHead`` config (temperature 0.2 in DiRA).
+        queue_len: number of negative keys (official 65536). Any length works: keys
+            wrap around the end of the queue.
+        feat_dim: embedding size (official 128).
+        momentum: EMA momentum of the key encoder (official 0.999).
+        shuffle_bn: shuffle the key batch across processes (MoCo's shuffle-BN). With a
+            single process it is a no-op; set ``False`` with ``sync_bn='torch'``.
+    """
+
+    online_views = (0, )
+
+    def __init__(self,
+                 backbone: Union[dict, nn.Module],
+                 neck: Union[dict, nn.Module],
+                 head: Union[dict, nn.Module],
+                 queue_len: int = 65536,
+                 feat_dim: int = 128,
+                 momentum: float = 0.999,
+                 shuffle_bn: bool = True,
+                 data_preprocessor: Optional[Union[dict, nn.Module]] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(backbone, neck, head, data_preprocessor, init_cfg)
+        if queue_len < 1:
+            raise ValueError(f'MoCo: queue_len must be >= 1, got {queue_len}')
+        self.queue_len = int(queue_len)
+        self.shuffle_bn = shuffle_bn
+        self.momentum_encoder = MomentumEncoder(self._key_source(), momentum)
+        self.register_buffer('queue', F.normalize(torch.randn(feat_dim, queue_len), dim=0))
+        self.register_buffer('queue_ptr', torch.zeros(1, dtype=torch.long))
+
+    def _key_source(self) -> nn.ModuleDict:
+        """The online modules the momentum encoder mirrors (encoder + neck)."""
+        return nn.ModuleDict(dict(encoder=self.backbone.encoder, neck=self.neck))
+
+    def init_weights(self) -> None:
+        """Initialise, then make the key encoder equal to the query encoder."""
+        super().init_weights()
+        self.momentum_encoder.copy_from(self._key_source())
+
+    @property
+    def momentum(self) -> float:
+        return self.momentum_encoder.momentum
+
+    def momentum_update(self, momentum: Optional[float] = None) -> None:
+        """``k = m k + (1 - m) q`` over the encoder and neck parameters."""
+        self.momentum_encoder.update(self._key_source(), momentum)
+
+    @torch.no_grad()
+    def encode_keys(self, im_k: Tensor) -> Tensor:
+        """L2-normalised keys from the momentum encoder (shuffle-BN across processes)."""
+        if self.shuffle_bn:
+            im_k, idx_unshuffle = batch_shuffle_ddp(im_k)
+        net = self.momentum_encoder.module
+        k = F.normalize(net['neck'](net['encoder'](im_k)), dim=1)
+        if self.shuffle_bn:
+            k = batch_unshuffle_ddp(k, idx_unshuffle)
+        return k
+
+    @torch.no_grad()
+    def _dequeue_and_enqueue(self, keys: Tensor) -> None:
+        keys = concat_all_gather(keys)
+        ptr = int(self.queue_ptr.item())
+        idx = (ptr + torch.arange(keys.shape[0], device=keys.device)) % self.queue_len
+        self.queue[:, idx] = keys.T.to(self.queue.dtype)
+        self.queue_ptr[0] = (ptr + keys.shape[0]) % self.queue_len
+
+    def discriminative_loss(self, inputs: List[Tensor], feats: Dict[int, List[Tensor]],
+                            data_samples: Optional[list] = None,
+                            update_state: bool = True) -> Dict[str, Tensor]:
+        """InfoNCE of query view 0 against key view 1 and the queue."""
+        q = F.normalize(self.neck(feats[0]), dim=1)
+        k = self.encode_keys(inputs[1])
+        pos = torch.einsum('nc,nc->n', q, k.to(q.dtype)).unsqueeze(-1)
+        neg = torch.einsum('nc,ck->nk', q, self.queue.clone().detach().to(q.dtype))
+        loss = self.head.loss(pos, neg)
+        if update_state:
+            self._dequeue_and_enqueue(k)
+        return dict(loss_dis=loss)

@@ -1,0 +1,4 @@
+"""Backbones."""
+from .resnet_unet import ResNetUNet
+
+__all__ = ['ResNetUNet']

@@ -1,0 +1,4 @@
+"""Discriminators."""
+from .patch_discriminator import PatchDiscriminator
+
+__all__ = ['PatchDiscriminator']

@@ -1,0 +1,4 @@
+"""Losses."""
+from .lsgan_loss import LSGANLoss
+
+__all__ = ['LSGANLoss']

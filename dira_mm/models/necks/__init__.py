@@ -1,0 +1,4 @@
+"""Necks / projectors."""
+from .mocov2_neck import MoCoV2Neck
+
+__all__ = ['MoCoV2Neck']

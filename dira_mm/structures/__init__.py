@@ -1,0 +1,4 @@
+"""Data structures."""
+from .data_sample import DiRADataSample
+
+__all__ = ['DiRADataSample']

@@ -1,0 +1,2 @@
+"""Version of dira_mm."""
+__version__ = '0.1.0'
