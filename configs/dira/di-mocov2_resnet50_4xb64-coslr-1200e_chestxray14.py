@@ -1,0 +1,18 @@
+# Official `di` mode: plain MoCo-v2 (encoder only, no distortion, no target).
+_base_ = [
+    '../_base_/models/dira_mocov2_resnet50_unet.py',
+    '../_base_/datasets/chestxray14_dira_224.py',
+    '../_base_/schedules/sgd_coslr-1200e.py',
+    '../_base_/default_runtime.py',
+]
+model = dict(
+    discriminative=dict(backbone=dict(with_decoder=False)),
+    restorative=None,
+    adversarial=None)
+custom_hooks = [dict(type='MomentumUpdateHook')]
+
+train_pipeline = _base_.train_pipeline
+train_pipeline[1].update(distortion=None, with_target=False)
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+test_dataloader = val_dataloader

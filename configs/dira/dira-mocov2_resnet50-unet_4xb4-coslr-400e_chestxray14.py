@@ -1,0 +1,14 @@
+# Official second stage `dira` (main_DiRA_moco.py --mode dira --batch-size 16 --epochs 400):
+# all three losses, batch 16 (4 x 4), lr still 0.03, initialised from the LAST checkpoint of
+# the `dir` warm-up (U-Net, MLP, key encoder, queue and pointer; a fresh discriminator,
+# optimizers and schedule).
+_base_ = [
+    '../_base_/models/dira_mocov2_resnet50_unet.py',
+    '../_base_/datasets/chestxray14_dira_224.py',
+    '../_base_/schedules/sgd-adam_coslr-400e.py',
+    '../_base_/default_runtime.py',
+]
+train_dataloader = dict(batch_size=4)
+val_dataloader = dict(batch_size=4)
+test_dataloader = val_dataloader
+load_from = 'work_dirs/dir-mocov2_resnet50-unet_4xb64-coslr-1200e_chestxray14/epoch_1200.pth'

@@ -1,0 +1,73 @@
+"""Pack the views, the target and the metadata of a sample for the model."""
+from typing import Sequence
+
+import numpy as np
+import torch
+from mmcv.transforms import BaseTransform
+
+from dira_mm.registry import TRANSFORMS
+from dira_mm.structures import DiRADataSample
+
+__all__ = ['PackDiRAInputs']
+
+# Images packed as uint8 (1, H, W) data fields when present.
+_IMAGE_KEYS = ('target', 'clean')
+# Keys stored as data fields of the data sample (the rest of meta_keys are metainfo).
+_DATA_KEYS = ('gt_label', )
+
+
+def _to_chw_tensor(img: np.ndarray) -> torch.Tensor:
+    """``(H, W)`` -> ``(1, H, W)``, ``(H, W, C)`` -> ``(C, H, W)``; contiguous, no dtype
+    change (uint8 stays uint8: the data preprocessor converts on the device)."""
+    if img.ndim == 2:
+        return torch.from_numpy(np.ascontiguousarray(img))[None]
+    if img.ndim == 3:
+        return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
+    raise ValueError(f'expected an (H, W) or (H, W, C) image, got shape {img.shape}')
+
+
+@TRANSFORMS.register_module()
+class PackDiRAInputs(BaseTransform):
+    """Pack ``results`` into ``{'inputs': [Tensor], 'data_samples': DiRADataSample}``.
+
+    ``inputs`` is a list with one ``uint8 (1, H, W)`` tensor per view (a single ``img``
+    gives a list of one). ``data_samples.target`` is the ``uint8 (1, H, W)`` target when
+    ``results['target']`` exists (``clean``, the undistorted view of ``DiRAViews(
+    keep_clean=True)``, likewise); ``gt_label`` is a data field; the other ``meta_keys``
+    that exist become metainfo. ``skipped`` (unreadable files skipped to produce this
+    sample) defaults to 0 when requested, so it is always there to be summed.
+
+    Args:
+        meta_keys (Sequence[str]): Keys of ``results`` to keep in the data sample.
+    """
+
+    def __init__(self,
+                 meta_keys: Sequence[str] = ('img_path', 'sample_idx', 'gt_label',
+                                             'skipped', 'flip', 'distortion')) -> None:
+        self.meta_keys = tuple(meta_keys)
+
+    def transform(self, results: dict) -> dict:
+        img = results['img']
+        views = img if isinstance(img, (list, tuple)) else [img]
+        inputs = [_to_chw_tensor(view) for view in views]
+        data_sample = DiRADataSample()
+        for key in _IMAGE_KEYS:
+            if results.get(key) is not None:
+                data_sample.set_field(_to_chw_tensor(results[key]), key)
+        metainfo = {}
+        for key in self.meta_keys:
+            if key in results:
+                value = results[key]
+            elif key == 'skipped':
+                value = 0
+            else:
+                continue
+            if key in _DATA_KEYS:
+                setattr(data_sample, key, value)
+            else:
+                metainfo[key] = value
+        data_sample.set_metainfo(metainfo)
+        return {'inputs': inputs, 'data_samples': data_sample}
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}(meta_keys={self.meta_keys})'

@@ -1,0 +1,72 @@
+"""Load a medical image file into the pipeline's results dict."""
+from typing import Optional, Sequence
+
+from mmcv.transforms import BaseTransform
+
+from dira_mm.registry import TRANSFORMS
+from ..readers import ImageReadError, decode_image, read_image, resolve_window
+
+__all__ = ['LoadMedicalImage']
+
+
+@TRANSFORMS.register_module()
+class LoadMedicalImage(BaseTransform):
+    """Read ``results['img_path']`` as a 2-D uint8 gray image.
+
+    Unlike mmcv's ``LoadImageFromFile`` it reads DICOM and 16-bit images through one
+    documented window (see :mod:`dira_mm.datasets.readers`) and keeps chest X-rays
+    single-channel, as the data contract requires. A file that cannot be read raises
+    :class:`~dira_mm.datasets.readers.ImageReadError`, which the dataset turns into a skip or
+    an error according to its ``on_error``; nothing is returned as None.
+
+    Added keys: ``img`` (uint8 ``(H, W)``), ``img_shape`` and ``ori_shape`` (``(H, W)``).
+
+    Args:
+        window (tuple[float, float], optional): ``(center, width)`` for images with more than
+            8 bits (DICOM values after the modality LUT, 16-bit PNG values). Defaults to None:
+            the DICOM header's window, else the image's min-max.
+        value_range (tuple[float, float], optional): The same window given as ``(lo, hi)``;
+            mutually exclusive with ``window``. Defaults to None.
+        invert_monochrome1 (bool): Invert DICOM ``MONOCHROME1`` images so bone is bright.
+            Defaults to True.
+        backend_args (dict, optional): mmengine file backend arguments for reading from
+            a non-local storage. Defaults to None (local files).
+    """
+
+    def __init__(self,
+                 window: Optional[Sequence[float]] = None,
+                 value_range: Optional[Sequence[float]] = None,
+                 invert_monochrome1: bool = True,
+                 backend_args: Optional[dict] = None) -> None:
+        resolve_window(window, value_range)  # fail at build time on a bad config
+        self.window = tuple(window) if window is not None else None
+        self.value_range = tuple(value_range) if value_range is not None else None
+        self.invert_monochrome1 = invert_monochrome1
+        self.backend_args = backend_args.copy() if backend_args else None
+
+    def transform(self, results: dict) -> dict:
+        """Read the image of ``results['img_path']`` into ``results['img']``."""
+        path = results['img_path']
+        options = dict(
+            window=self.window,
+            value_range=self.value_range,
+            invert_monochrome1=self.invert_monochrome1)
+        if self.backend_args is None:
+            img = read_image(path, **options)
+        else:
+            from mmengine.fileio import get
+            try:
+                data = get(path, backend_args=self.backend_args)
+            except (OSError, ValueError) as e:
+                raise ImageReadError(path, f'the file cannot be fetched ({e})') from None
+            img = decode_image(data, path=path, **options)
+        results['img'] = img
+        results['img_shape'] = img.shape[:2]
+        results['ori_shape'] = img.shape[:2]
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(window={self.window}, '
+                f'value_range={self.value_range}, '
+                f'invert_monochrome1={self.invert_monochrome1}, '
+                f'backend_args={self.backend_args})')

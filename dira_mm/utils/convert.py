@@ -1,0 +1,242 @@
+"""Export the pre-trained U-Net of a dira_mm checkpoint for downstream use.
+
+A DiRA checkpoint holds the whole composition (``ssl.backbone.*`` is the U-Net, plus
+the neck, the momentum encoder, the queue and the discriminator); a plain algorithm
+checkpoint holds ``backbone.*``. Downstream code wants only the U-Net, keyed as
+``segmentation_models_pytorch.Unet`` (``encoder.*``, ``decoder.*``,
+``segmentation_head.*``) or, for classification, the encoder keyed as torchvision's
+ResNet. :func:`verify_converted` loads the result into the target model and refuses any
+mismatch beyond the task head, so a partial load is never silent.
+"""
+import os
+import re
+from collections import OrderedDict
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor, nn
+
+__all__ = [
+    'WeightConversionError', 'UNET_PREFIXES', 'find_unet_prefix', 'extract_unet',
+    'to_format', 'build_target_model', 'compare_state_dicts', 'format_report',
+    'verify_converted', 'convert_checkpoint'
+]
+
+#: Prefixes tried by ``prefix='auto'``, in order: DiRA models, then plain algorithms.
+UNET_PREFIXES = ('ssl.backbone.', 'backbone.')
+FORMATS = ('smp', 'torchvision')
+_UNET_PARTS = ('encoder.', 'decoder.', 'segmentation_head.')
+
+StateDict = Dict[str, Tensor]
+
+
+class WeightConversionError(RuntimeError):
+    """The checkpoint cannot be converted, or the result does not fit the target model."""
+
+
+def _state_dict_of(checkpoint: dict) -> StateDict:
+    if isinstance(checkpoint, dict) and isinstance(checkpoint.get('state_dict'), dict):
+        return checkpoint['state_dict']
+    return checkpoint
+
+
+def find_unet_prefix(state_dict: StateDict, prefix: str = 'auto') -> str:
+    """The key prefix under which the U-Net lives.
+
+    Args:
+        state_dict: the model state dict of a dira_mm checkpoint.
+        prefix: ``'auto'`` (``'ssl.backbone.'`` for DiRA models, else ``'backbone.'``)
+            or an explicit prefix such as ``'backbone.'``.
+
+    Raises:
+        WeightConversionError: no ``<prefix>encoder.*`` key exists; the message lists the
+            top-level key groups that do exist.
+    """
+    candidates = UNET_PREFIXES if prefix == 'auto' else (prefix, )
+    for cand in candidates:
+        if any(k.startswith(cand + 'encoder.') for k in state_dict):
+            return cand
+    groups = sorted({'.'.join(k.split('.')[:2]) for k in state_dict})
+    raise WeightConversionError(
+        f'No U-Net found under prefix {list(candidates)} (no "<prefix>encoder.*" key). '
+        f'Key groups in the checkpoint: {groups[:30]}. Pass --prefix with the right one.')
+
+
+def extract_unet(checkpoint: dict, prefix: str = 'auto') -> Tuple[StateDict, str]:
+    """The U-Net's weights with the prefix stripped (smp key names) and the prefix used."""
+    state_dict = _state_dict_of(checkpoint)
+    used = find_unet_prefix(state_dict, prefix)
+    unet = OrderedDict((k[len(used):], v) for k, v in state_dict.items()
+                       if k.startswith(used))
+    return unet, used
+
+
+def to_format(unet: StateDict, fmt: str = 'smp', drop_head: bool = False) -> StateDict:
+    """Key the U-Net weights for ``fmt``.
+
+    Args:
+        unet: U-Net weights with smp keys (see :func:`extract_unet`).
+        fmt: ``'smp'`` (the whole U-Net, ``smp.Unet`` keys) or ``'torchvision'`` (the
+            encoder only, ``encoder.`` stripped, torchvision ResNet keys).
+        drop_head: ``smp`` only: leave out ``segmentation_head.*`` (the reconstruction
+            head is rarely wanted for a new task).
+    """
+    if fmt == 'smp':
+        return OrderedDict((k, v) for k, v in unet.items()
+                           if not (drop_head and k.startswith('segmentation_head.')))
+    if fmt == 'torchvision':
+        return OrderedDict((k[len('encoder.'):], v) for k, v in unet.items()
+                           if k.startswith('encoder.'))
+    raise WeightConversionError(f'Unknown format "{fmt}"; choose one of {FORMATS}.')
+
+
+def _smp_kwargs(state_dict: StateDict) -> dict:
+    """smp.Unet arguments read off the weights (head classes, input and decoder sizes)."""
+    kwargs: dict = {}
+    head = state_dict.get('segmentation_head.0.weight')
+    if head is not None:
+        kwargs['classes'] = int(head.shape[0])
+    conv1 = state_dict.get('encoder.conv1.weight')
+    if conv1 is not None:
+        kwargs['in_channels'] = int(conv1.shape[1])
+    blocks = {}
+    for key, value in state_dict.items():
+        match = re.fullmatch(r'decoder\.blocks\.(\d+)\.conv1\.0\.weight', key)
+        if match:
+            blocks[int(match.group(1))] = int(value.shape[0])
+    if blocks and sorted(blocks) == list(range(len(blocks))):
+        kwargs['encoder_depth'] = len(blocks)
+        kwargs['decoder_channels'] = tuple(blocks[i] for i in range(len(blocks)))
+    return kwargs
+
+
+def build_target_model(fmt: str, arch: str,
+                       state_dict: Optional[StateDict] = None) -> Tuple[nn.Module, str]:
+    """The model the converted weights are meant for, and how it was built (text).
+
+    ``smp``: ``smp.Unet(arch, encoder_weights=None, classes=...)`` with the classes, input
+    channels and decoder widths read off ``state_dict`` (default ``classes=1``);
+    ``torchvision``: ``torchvision.models.<arch>()``.
+    """
+    if fmt == 'smp':
+        import segmentation_models_pytorch as smp
+        kwargs = dict(classes=1)
+        kwargs.update(_smp_kwargs(state_dict or {}))
+        text = ', '.join(f'{k}={v!r}' for k, v in kwargs.items())
+        return (smp.Unet(arch, encoder_weights=None, **kwargs),
+                f"smp.Unet('{arch}', encoder_weights=None, {text})")
+    if fmt == 'torchvision':
+        import torchvision
+        if not hasattr(torchvision.models, arch):
+            raise WeightConversionError(f'torchvision.models has no "{arch}".')
+        return getattr(torchvision.models, arch)(), f'torchvision.models.{arch}()'
+    raise WeightConversionError(f'Unknown format "{fmt}"; choose one of {FORMATS}.')
+
+
+def compare_state_dicts(converted: StateDict, target: StateDict,
+                        allowed_missing: Sequence[str] = ()) -> dict:
+    """Key-by-key comparison of ``converted`` with a target model's state dict.
+
+    Args:
+        converted: the converted weights.
+        target: ``model.state_dict()`` of the target model.
+        allowed_missing: regular expressions of target keys that may be missing (the
+            task head).
+
+    Returns:
+        dict with ``matched``, ``missing``, ``allowed_missing``, ``unexpected`` and
+        ``shape_mismatch`` (lists of keys; the last as ``(key, got, expected)``) and
+        ``ok`` (no mismatch beyond the allowed missing keys).
+    """
+    matched, missing, allowed, mismatch = [], [], [], []
+    for key, value in target.items():
+        if key not in converted:
+            if any(re.fullmatch(p, key) for p in allowed_missing):
+                allowed.append(key)
+            else:
+                missing.append(key)
+        elif tuple(converted[key].shape) != tuple(value.shape):
+            mismatch.append((key, tuple(converted[key].shape), tuple(value.shape)))
+        else:
+            matched.append(key)
+    unexpected = [k for k in converted if k not in target]
+    return dict(matched=matched, missing=missing, allowed_missing=allowed,
+                unexpected=unexpected, shape_mismatch=mismatch,
+                ok=not (missing or unexpected or mismatch))
+
+
+def format_report(report: dict, target: str = 'target model', limit: int = 20) -> str:
+    """Human-readable key-match report of :func:`compare_state_dicts`."""
+
+    def show(keys: List) -> str:
+        more = f' ... (+{len(keys) - limit} more)' if len(keys) > limit else ''
+        return ''.join(f'\n      {k}' for k in keys[:limit]) + more
+
+    lines = [f'Key match against {target}:',
+             f'  matched:        {len(report["matched"])}',
+             f'  missing:        {len(report["missing"])}{show(report["missing"])}',
+             f'  unexpected:     {len(report["unexpected"])}{show(report["unexpected"])}',
+             f'  shape mismatch: {len(report["shape_mismatch"])}'
+             + show([f'{k}: got {g}, expected {e}' for k, g, e in report['shape_mismatch']])]
+    if report['allowed_missing']:
+        lines.append('  missing task head (expected, left to the new task): '
+                     + ', '.join(report['allowed_missing']))
+    lines.append('RESULT: ' + ('OK' if report['ok'] else 'ERROR (mismatch beyond the task head)'))
+    return '\n'.join(lines)
+
+
+def verify_converted(converted: StateDict, fmt: str, arch: str,
+                     drop_head: bool = False) -> Tuple[dict, str]:
+    """Load ``converted`` into the target model; return the report and its text.
+
+    Only the task head may be missing: ``fc.*`` for torchvision, ``segmentation_head.*``
+    for smp when ``drop_head`` is set; anything else raises.
+
+    Raises:
+        WeightConversionError: with the key-match report as the message.
+    """
+    model, built = build_target_model(fmt, arch, converted)
+    if fmt == 'torchvision':
+        allowed = [r'fc\..*']
+    else:
+        allowed = [r'segmentation_head\..*'] if drop_head else []
+    report = compare_state_dicts(converted, model.state_dict(), allowed)
+    text = format_report(report, built)
+    if not report['ok']:
+        raise WeightConversionError(text)
+    model.load_state_dict(converted, strict=not report['allowed_missing'])
+    return report, text
+
+
+def convert_checkpoint(src: str, dst: str, fmt: str = 'smp', prefix: str = 'auto',
+                       verify_arch: Optional[str] = None,
+                       drop_head: bool = False) -> dict:
+    """Read ``src`` safely, write the converted plain state dict to ``dst``.
+
+    The checkpoint is read through mmengine's ``CheckpointLoader`` with dira_mm's safe
+    loader (``weights_only=True``); the output is a plain ``dict`` of tensors.
+
+    Returns:
+        dict with ``prefix`` (used), ``num_keys``, ``report`` and ``report_text``
+        (``None`` without ``verify_arch``).
+    """
+    from mmengine.runner.checkpoint import CheckpointLoader
+
+    from .checkpoint import register_safe_loader
+
+    if fmt not in FORMATS:
+        raise WeightConversionError(f'Unknown format "{fmt}"; choose one of {FORMATS}.')
+    if drop_head and fmt != 'smp':
+        raise WeightConversionError('--drop-head applies to --format smp only (torchvision '
+                                    'output holds the encoder only).')
+    register_safe_loader()
+    checkpoint = CheckpointLoader.load_checkpoint(src, map_location='cpu')
+    unet, used = extract_unet(checkpoint, prefix)
+    converted = to_format(unet, fmt, drop_head=drop_head)
+    report, text = None, None
+    if verify_arch:
+        report, text = verify_converted(converted, fmt, verify_arch, drop_head)
+    out_dir = os.path.dirname(os.path.abspath(dst))
+    os.makedirs(out_dir, exist_ok=True)
+    torch.save({k: v.detach().cpu().contiguous() for k, v in converted.items()}, dst)
+    return dict(prefix=used, num_keys=len(converted), report=report, report_text=text)

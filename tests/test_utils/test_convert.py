@@ -1,0 +1,126 @@
+"""U-Net export: smp and torchvision key layouts, strict verification, safe loading."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import segmentation_models_pytorch as smp
+import torch
+import torchvision
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from dira_mm.utils.checkpoint import UnsafeCheckpointError, find_unsafe_globals  # noqa: E402
+from dira_mm.utils.convert import (WeightConversionError, convert_checkpoint,  # noqa: E402
+                                   extract_unet, find_unet_prefix)
+
+TOOL = str(ROOT / 'tools' / 'model_converters' / 'extract_unet.py')
+_PARTS = ('encoder.', 'decoder.', 'segmentation_head.')
+
+
+def _unet_state() -> dict:
+    torch.manual_seed(0)
+    return smp.Unet('resnet18', encoder_weights=None, classes=1).state_dict()
+
+
+def _dira_checkpoint(path, prefix='ssl.backbone.', drop=None) -> dict:
+    """A DiRA-like checkpoint: U-Net under ``prefix`` plus neck/queue/discriminator."""
+    unet = _unet_state()
+    state = {prefix + k: v for k, v in unet.items() if k != drop}
+    state.update({
+        'ssl.neck.mlp.0.weight': torch.randn(8, 512),
+        'ssl.momentum_encoder.module.encoder.conv1.weight': torch.randn(64, 3, 7, 7),
+        'ssl.queue': torch.randn(8, 16),
+        'ssl.queue_ptr': torch.zeros(1, dtype=torch.long),
+        'discriminator.model.0.weight': torch.randn(4, 3, 3, 3),
+    })
+    torch.save({'meta': {'epoch': 1}, 'state_dict': state}, path)
+    return unet
+
+
+def test_smp_format_loads_strict(tmp_path):
+    src, dst = tmp_path / 'dira.pth', tmp_path / 'unet.pth'
+    unet = _dira_checkpoint(src)
+    info = convert_checkpoint(str(src), str(dst), fmt='smp', verify_arch='resnet18')
+    assert info['prefix'] == 'ssl.backbone.' and info['report']['ok']
+    assert find_unsafe_globals(dst) == []
+    converted = torch.load(dst, weights_only=True)
+    assert type(converted) is dict and set(converted) == set(unet)
+    model = smp.Unet('resnet18', encoder_weights=None, classes=1)
+    model.load_state_dict(converted, strict=True)
+    assert all(torch.equal(model.state_dict()[k], unet[k]) for k in unet)
+
+
+def test_torchvision_format_misses_only_fc(tmp_path):
+    src, dst = tmp_path / 'dira.pth', tmp_path / 'resnet18.pth'
+    unet = _dira_checkpoint(src)
+    info = convert_checkpoint(str(src), str(dst), fmt='torchvision', verify_arch='resnet18')
+    assert info['report']['allowed_missing'] == ['fc.weight', 'fc.bias']
+    model = torchvision.models.resnet18()
+    result = model.load_state_dict(torch.load(dst, weights_only=True), strict=False)
+    assert sorted(result.missing_keys) == ['fc.bias', 'fc.weight']
+    assert result.unexpected_keys == []
+    assert torch.equal(model.conv1.weight, unet['encoder.conv1.weight'])
+
+
+def test_prefix_auto_and_explicit(tmp_path):
+    src = tmp_path / 'moco.pth'
+    _dira_checkpoint(src, prefix='backbone.')
+    state = torch.load(src, weights_only=True)['state_dict']
+    assert find_unet_prefix(state) == 'backbone.'
+    unet, used = extract_unet({'state_dict': state}, prefix='backbone.')
+    assert used == 'backbone.' and all(k.startswith(_PARTS) for k in unet)
+    with pytest.raises(WeightConversionError, match='Key groups in the checkpoint'):
+        find_unet_prefix(state, prefix='generator.')
+
+
+def test_drop_head(tmp_path):
+    src, dst = tmp_path / 'dira.pth', tmp_path / 'unet.pth'
+    _dira_checkpoint(src)
+    info = convert_checkpoint(str(src), str(dst), fmt='smp', verify_arch='resnet18',
+                              drop_head=True)
+    assert info['report']['allowed_missing'] == ['segmentation_head.0.weight',
+                                                 'segmentation_head.0.bias']
+    assert not any(k.startswith('segmentation_head.') for k in torch.load(dst))
+
+
+def test_corrupted_keys_fail_with_report(tmp_path):
+    src, dst = tmp_path / 'broken.pth', tmp_path / 'unet.pth'
+    _dira_checkpoint(src, drop='decoder.blocks.0.conv1.0.weight')
+    with pytest.raises(WeightConversionError) as err:
+        convert_checkpoint(str(src), str(dst), fmt='smp', verify_arch='resnet18')
+    assert 'decoder.blocks.0.conv1.0.weight' in str(err.value)
+    assert 'RESULT: ERROR' in str(err.value)
+    assert not dst.exists()
+    # A wrong architecture is a shape mismatch, also an error.
+    _dira_checkpoint(src)
+    with pytest.raises(WeightConversionError, match='shape mismatch'):
+        convert_checkpoint(str(src), str(dst), fmt='torchvision', verify_arch='resnet50')
+
+
+def test_unsafe_input_is_refused(tmp_path):
+    import numpy as np
+    src = tmp_path / 'unsafe.pth'
+    torch.save({'state_dict': {}, 'meta': {'x': np.arange(3)}}, src)
+    with pytest.raises(UnsafeCheckpointError, match='numpy'):
+        convert_checkpoint(str(src), str(tmp_path / 'o.pth'))
+
+
+def test_cli_reports_and_exit_codes(tmp_path):
+    good, broken = tmp_path / 'dira.pth', tmp_path / 'broken.pth'
+    _dira_checkpoint(good)
+    _dira_checkpoint(broken, drop='encoder.layer1.0.conv1.weight')
+    ok = subprocess.run(
+        [sys.executable, TOOL, str(good), str(tmp_path / 'tv.pth'), '--format',
+         'torchvision', '--verify-arch', 'resnet18'],
+        capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    assert 'matched:        120' in ok.stdout and 'RESULT: OK' in ok.stdout
+    bad = subprocess.run(
+        [sys.executable, TOOL, str(broken), str(tmp_path / 'x.pth'), '--verify-arch',
+         'resnet18'], capture_output=True, text=True, timeout=120)
+    assert bad.returncode != 0
+    assert 'encoder.layer1.0.conv1.weight' in bad.stderr and 'missing:' in bad.stderr
+    assert not (tmp_path / 'x.pth').exists()
