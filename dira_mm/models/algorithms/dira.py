@@ -1,9 +1,10 @@
 """DiRA (Haghighi et al., CVPR 2022): discriminative + restorative + adversarial SSL."""
+from collections import OrderedDict
 from contextlib import contextmanager
 from typing import Dict, List, Optional, Tuple, Union
 
 import torch
-from mmengine.model import BaseModel
+from mmengine.model import BaseModel, is_model_wrapper
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 from torch import Tensor, nn
 
@@ -98,6 +99,32 @@ class DiRA(BaseModel):
         self.restore_view = restore_view
         self.adversarial_enabled = adversarial_enabled
         self.official_val = official_val
+
+    def state_dict(self, *args, destination=None, prefix: str = '', keep_vars: bool = False):
+        """The state dict with the same keys at any world size.
+
+        Under ``MMSeparateDistributedDataParallel`` the children are DDP-wrapped and torch
+        would insert ``.module.`` into their keys (``ssl.module.queue``); the checkpoint of a
+        4-GPU run must load into a 1-process model (and the exporters) unchanged, so the
+        wrapper segment is dropped. mmengine's loader unwraps children when loading.
+        """
+        sd = super().state_dict(*args, destination=destination, prefix=prefix,
+                                keep_vars=keep_vars)
+        wrapped = [n for n, c in self._modules.items() if c is not None and is_model_wrapper(c)]
+        if not wrapped:
+            return sd
+        out = OrderedDict()
+        for key, value in sd.items():
+            for name in wrapped:
+                head = f'{prefix}{name}.module.'
+                if key.startswith(head):
+                    key = f'{prefix}{name}.' + key[len(head):]
+                    break
+            out[key] = value
+        meta = getattr(sd, '_metadata', None)
+        if meta is not None:
+            out._metadata = meta
+        return out
 
     # ----------------------------------------------------------------- properties
     @property
