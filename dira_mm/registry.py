@@ -97,12 +97,9 @@ METRICS = Registry(
 EVALUATORS = Registry(
     'evaluator', parent=MMENGINE_EVALUATOR, locations=['dira_mm.evaluation'])
 
-VISUALIZERS = Registry(
-    'visualizer', parent=MMENGINE_VISUALIZERS,
-    locations=['dira_mm.visualization'])
-VISBACKENDS = Registry(
-    'vis_backend', parent=MMENGINE_VISBACKENDS,
-    locations=['dira_mm.visualization'])
+# mmengine's visualizer and backends (local, TensorBoard) are used as they are.
+VISUALIZERS = Registry('visualizer', parent=MMENGINE_VISUALIZERS)
+VISBACKENDS = Registry('vis_backend', parent=MMENGINE_VISBACKENDS)
 FUNCTIONS = Registry(
     'function', parent=MMENGINE_FUNCTIONS, locations=['dira_mm.datasets'])
 

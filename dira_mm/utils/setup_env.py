@@ -8,7 +8,7 @@ from mmengine import DefaultScope
 
 __all__ = ['register_all_modules']
 
-_PACKAGES = ('datasets', 'engine', 'evaluation', 'models', 'structures', 'visualization')
+_PACKAGES = ('datasets', 'engine', 'evaluation', 'models', 'structures')
 
 
 def register_all_modules(init_default_scope: bool = True) -> None:
