@@ -64,7 +64,7 @@ def tiny_config(data_root: str, work_dir: str, mode: str = 'dira', epochs: int =
     cfg.param_scheduler.discriminator[0].update(end=epochs)
     hooks = [dict(type='MomentumUpdateHook')]
     if mode in ('dir', 'dira'):
-        hooks.append(dict(type='ReconstructionVisHook', interval=1, num_samples=4))
+        hooks.append(dict(type='ReconstructionVisHook', interval=2, num_samples=4))
     if mode == 'dira':
         hooks.append(dict(type='DiRAStageHook', adversarial_begin=adversarial_begin))
     cfg.custom_hooks = hooks

@@ -47,7 +47,8 @@ def test_modes_train_end_to_end(demo_data, tmp_path, mode):
     assert len(val) == 2  # validation every epoch
     if mode != 'di':
         pngs = glob.glob(osp.join(cfg.work_dir, 'vis', '*.png'))
-        assert pngs, 'reconstruction grids are written'
+        # interval=2: one grid, after the validation of epoch 2
+        assert [osp.basename(p) for p in pngs] == ['reconstruction_epoch_2.png']
     model = unwrap(runner.model)
     assert int(model.ssl.queue_ptr) == (2 * 4 * 4) % 32
 

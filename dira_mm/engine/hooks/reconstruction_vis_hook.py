@@ -62,7 +62,8 @@ class ReconstructionVisHook(Hook):
             self._stash(data_batch, from_val=True)
 
     def after_val_epoch(self, runner, metrics=None) -> None:
-        if self.every_n_epochs(runner, self.interval) or runner.epoch == 0:
+        # the train loop has already counted the finished epoch: runner.epoch is 1-based here
+        if runner.epoch % self.interval == 0:
             self.render(runner, step=runner.epoch)
 
     def after_train_epoch(self, runner) -> None:
