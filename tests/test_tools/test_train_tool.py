@@ -28,8 +28,9 @@ train_tool = _load_tool('train')
 
 
 def _run(tool: str, args: list, cwd) -> subprocess.CompletedProcess:
-    env = dict(os.environ, OMP_NUM_THREADS='1')
-    env.pop('PYTHONPATH', None)  # the tools must find dira_mm by themselves
+    # the repo root makes the toy config's `custom_imports` (tests.data.toy_modules)
+    # importable, whether dira_mm is installed (CI: pip install -e) or not
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=str(ROOT))
     return subprocess.run([sys.executable, str(ROOT / 'tools' / tool)] + args, cwd=str(cwd),
                           env=env, capture_output=True, text=True, timeout=180)
 
