@@ -1,5 +1,6 @@
 """Datasets, image readers and data transforms of dira_mm."""
 from .base_dataset import MedicalImageDataset
+from .decoded_cache import DecodedImageCache
 from .chestxray14 import CHESTXRAY14_CLASSES, ChestXray14Dataset
 from .phantom import (PHANTOM_CLASSES, ChestPhantomDataset, chest_phantom_masks,
                       generate_chest_phantom, make_demo_dataset, render_chest_phantom,
@@ -10,7 +11,7 @@ from .transforms import *  # noqa: F401,F403
 from .transforms import __all__ as _transforms_all
 
 __all__ = [
-    'MedicalImageDataset', 'ChestXray14Dataset', 'CHESTXRAY14_CLASSES', 'ChestPhantomDataset',
+    'MedicalImageDataset', 'DecodedImageCache', 'ChestXray14Dataset', 'CHESTXRAY14_CLASSES', 'ChestPhantomDataset',
     'PHANTOM_CLASSES', 'generate_chest_phantom', 'sample_chest_phantom_params',
     'render_chest_phantom', 'chest_phantom_masks', 'make_demo_dataset', 'ImageReadError',
     'read_image', 'decode_image', 'read_dicom_array', 'apply_window', 'window_to_range'

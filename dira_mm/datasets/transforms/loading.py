@@ -4,6 +4,7 @@ from typing import Optional, Sequence
 from mmcv.transforms import BaseTransform
 
 from dira_mm.registry import TRANSFORMS
+from ..decoded_cache import DecodedImageCache
 from ..readers import ImageReadError, decode_image, read_image, resolve_window
 
 __all__ = ['LoadMedicalImage']
@@ -31,18 +32,28 @@ class LoadMedicalImage(BaseTransform):
             Defaults to True.
         backend_args (dict, optional): mmengine file backend arguments for reading from
             a non-local storage. Defaults to None (local files).
+        cache_dir (str, optional): folder of a :class:`~dira_mm.datasets.DecodedImageCache`
+            for local files: each image is decoded once and read back as raw pixels after
+            that (identical pixels; ~10 ms saved per 1024² PNG). Defaults to None (decode
+            every time, as the official code does).
     """
 
     def __init__(self,
                  window: Optional[Sequence[float]] = None,
                  value_range: Optional[Sequence[float]] = None,
                  invert_monochrome1: bool = True,
-                 backend_args: Optional[dict] = None) -> None:
+                 backend_args: Optional[dict] = None,
+                 cache_dir: Optional[str] = None) -> None:
         resolve_window(window, value_range)  # fail at build time on a bad config
         self.window = tuple(window) if window is not None else None
         self.value_range = tuple(value_range) if value_range is not None else None
         self.invert_monochrome1 = invert_monochrome1
         self.backend_args = backend_args.copy() if backend_args else None
+        if cache_dir is not None and self.backend_args is not None:
+            raise ValueError('LoadMedicalImage: cache_dir works for local files only; '
+                             'remove backend_args or cache_dir')
+        self.cache_dir = cache_dir
+        self._cache = DecodedImageCache(cache_dir) if cache_dir is not None else None
 
     def transform(self, results: dict) -> dict:
         """Read the image of ``results['img_path']`` into ``results['img']``."""
@@ -51,7 +62,10 @@ class LoadMedicalImage(BaseTransform):
             window=self.window,
             value_range=self.value_range,
             invert_monochrome1=self.invert_monochrome1)
-        if self.backend_args is None:
+        if self._cache is not None:
+            img = self._cache.get(path, repr(sorted(options.items())),
+                                  lambda p: read_image(p, **options))
+        elif self.backend_args is None:
             img = read_image(path, **options)
         else:
             from mmengine.fileio import get
@@ -69,4 +83,4 @@ class LoadMedicalImage(BaseTransform):
         return (f'{self.__class__.__name__}(window={self.window}, '
                 f'value_range={self.value_range}, '
                 f'invert_monochrome1={self.invert_monochrome1}, '
-                f'backend_args={self.backend_args})')
+                f'backend_args={self.backend_args}, cache_dir={self.cache_dir!r})')
