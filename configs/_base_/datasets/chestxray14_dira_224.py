@@ -28,6 +28,8 @@ train_pipeline = [
         flip_target=True),
     dict(type='PackDiRAInputs'),
 ]
+# validation also keeps view 0 before distortion, the `input` column of the restoration grids
+val_pipeline = [train_pipeline[0], dict(train_pipeline[1], keep_clean=True), train_pipeline[2]]
 
 train_dataloader = dict(
     batch_size=64,  # per GPU: 4 x 64 = the official 256
@@ -49,21 +51,11 @@ train_dataloader = dict(
 # Deterministic validation: same augmentation family, fixed per-sample seeds, no state
 # updates. The official behaviour: dataset seed=None and model.official_val=True.
 val_dataloader = dict(
-    batch_size=64,
-    num_workers=4,
-    persistent_workers=False,
-    pin_memory=True,
+    train_dataloader,
     drop_last=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='default_collate'),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file='Xray14_val_official.txt',
-        data_prefix=dict(img_path='images/'),
-        pipeline=train_pipeline,
-        seed=2022,
-        on_error='skip'))
+    dataset=dict(train_dataloader['dataset'], ann_file='Xray14_val_official.txt', seed=2022,
+                 pipeline=val_pipeline))
 val_evaluator = dict(type='SSLLossMetric')
 test_dataloader = val_dataloader
 test_evaluator = val_evaluator

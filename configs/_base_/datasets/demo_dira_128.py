@@ -7,17 +7,10 @@ data_root = 'data/demo/'
 _crop = dict(type='RandomResizedCrop', size=128, scale=(0.2, 1.0))
 train_pipeline = _base_.train_pipeline
 train_pipeline[1]['crop'] = _crop
+val_pipeline = [train_pipeline[0], dict(train_pipeline[1], keep_clean=True), train_pipeline[2]]
 
-train_dataloader = dict(
-    batch_size=16,
-    num_workers=2,
-    pin_memory=False,
-    dataset=dict(data_root=data_root, ann_file='train.txt', data_prefix=dict(img_path=''),
-                 pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=16,
-    num_workers=2,
-    pin_memory=False,
-    dataset=dict(data_root=data_root, ann_file='val.txt', data_prefix=dict(img_path=''),
-                 pipeline=train_pipeline))
+_loader = dict(batch_size=16, num_workers=2, pin_memory=False)
+_dataset = dict(data_root=data_root, data_prefix=dict(img_path=''), pipeline=train_pipeline)
+train_dataloader = dict(_loader, dataset=dict(_dataset, ann_file='train.txt'))
+val_dataloader = dict(_loader, dataset=dict(_dataset, ann_file='val.txt', pipeline=val_pipeline))
 test_dataloader = val_dataloader
