@@ -182,6 +182,8 @@ def test_dira_validation_is_pure_unless_official():
     b = model.val_step(batch())[0]
     assert a['loss'] == b['loss']  # deterministic
     assert torch.equal(model.ssl.queue, queue)
+    after = model.ssl.momentum_encoder.state_dict()
+    assert all(torch.equal(after[name], value) for name, value in k.items())
     official = tiny_dira(official_val=True)
     official.eval()
     q0 = official.ssl.queue.clone()

@@ -1,12 +1,13 @@
 """Hooks of dira_mm (registered in ``dira_mm.registry.HOOKS``)."""
 from .dataset_epoch_hook import DatasetEpochHook
 from .dira_stage_hook import DiRAStageHook
+from .fixed_lr_hook import FixedLRHook
 from .momentum_update_hook import MomentumUpdateHook
 from .reconstruction_vis_hook import ReconstructionVisHook
 from .safe_checkpoint_hook import SafeCheckpointHook
 from .skipped_samples_hook import SkippedSamplesHook
 
 __all__ = [
-    'DatasetEpochHook', 'DiRAStageHook', 'MomentumUpdateHook', 'ReconstructionVisHook',
+    'DatasetEpochHook', 'DiRAStageHook', 'FixedLRHook', 'MomentumUpdateHook', 'ReconstructionVisHook',
     'SafeCheckpointHook', 'SkippedSamplesHook'
 ]

@@ -1,6 +1,9 @@
 """Self-supervised algorithms."""
+from .barlowtwins import BarlowTwins
 from .base import BaseSelfSupervisor
+from .byol import BYOL
 from .dira import DiRA
 from .moco import MoCo
+from .simsiam import SimSiam
 
-__all__ = ['BaseSelfSupervisor', 'DiRA', 'MoCo']
+__all__ = ['BarlowTwins', 'BaseSelfSupervisor', 'BYOL', 'DiRA', 'MoCo', 'SimSiam']

@@ -7,6 +7,7 @@ from mmengine.model import BaseModel
 from torch import Tensor, nn
 
 from dira_mm.registry import MODELS
+from ..utils.global_batch_norm import convert_global_batchnorm
 
 
 def build_module(cfg: Optional[Union[dict, nn.Module]]) -> Optional[nn.Module]:
@@ -32,6 +33,11 @@ class BaseSelfSupervisor(BaseModel, metaclass=ABCMeta):
         neck: projector config.
         head: loss head config.
         data_preprocessor: defaults to ``DiRADataPreprocessor``.
+        global_bn: replace every BatchNorm of the backbone, neck and head by
+            :class:`~dira_mm.models.utils.GlobalBatchNorm`, whose training statistics
+            span all processes (the official Barlow Twins / SimSiam / BYOL convert
+            the model to ``SyncBatchNorm``; ours also runs on CPU with gloo). Identical
+            to BatchNorm in one process.
         init_cfg: mmengine init config.
     """
 
@@ -43,6 +49,7 @@ class BaseSelfSupervisor(BaseModel, metaclass=ABCMeta):
                  neck: Optional[Union[dict, nn.Module]] = None,
                  head: Optional[Union[dict, nn.Module]] = None,
                  data_preprocessor: Optional[Union[dict, nn.Module]] = None,
+                 global_bn: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         if data_preprocessor is None:
             data_preprocessor = dict(type='DiRADataPreprocessor')
@@ -55,6 +62,12 @@ class BaseSelfSupervisor(BaseModel, metaclass=ABCMeta):
         self.backbone = build_module(backbone)
         self.neck = build_module(neck)
         self.head = build_module(head)
+        self.global_bn = bool(global_bn)
+        if self.global_bn:
+            for name in ('backbone', 'neck', 'head'):
+                module = getattr(self, name)
+                if module is not None:
+                    setattr(self, name, convert_global_batchnorm(module))
 
     def extract_feat(self, inputs: Tensor) -> List[Tensor]:
         """Online encoder features of one batch of views."""

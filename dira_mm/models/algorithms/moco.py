@@ -32,7 +32,10 @@ class MoCo(BaseSelfSupervisor):
         feat_dim: embedding size (official 128).
         momentum: EMA momentum of the key encoder (official 0.999).
         shuffle_bn: shuffle the key batch across processes (MoCo's shuffle-BN). With a
-            single process it is a no-op; set ``False`` with ``sync_bn='torch'``.
+            single process it is a no-op. The alternative is global BN: set
+            ``shuffle_bn=False, global_bn=True`` (CPU and GPU), or ``shuffle_bn=False``
+            with mmengine's ``sync_bn='torch'`` (GPU only).
+        global_bn: see :class:`BaseSelfSupervisor`.
     """
 
     online_views = (0, )
@@ -46,8 +49,10 @@ class MoCo(BaseSelfSupervisor):
                  momentum: float = 0.999,
                  shuffle_bn: bool = True,
                  data_preprocessor: Optional[Union[dict, nn.Module]] = None,
+                 global_bn: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
-        super().__init__(backbone, neck, head, data_preprocessor, init_cfg)
+        super().__init__(backbone, neck, head, data_preprocessor, global_bn=global_bn,
+                         init_cfg=init_cfg)
         if queue_len < 1:
             raise ValueError(f'MoCo: queue_len must be >= 1, got {queue_len}')
         self.queue_len = int(queue_len)

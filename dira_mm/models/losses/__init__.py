@@ -1,4 +1,6 @@
 """Losses."""
+from .cosine_similarity_loss import CosineSimilarityLoss
+from .cross_correlation_loss import CrossCorrelationLoss
 from .lsgan_loss import LSGANLoss
 
-__all__ = ['LSGANLoss']
+__all__ = ['CosineSimilarityLoss', 'CrossCorrelationLoss', 'LSGANLoss']

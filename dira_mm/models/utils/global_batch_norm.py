@@ -1,0 +1,101 @@
+"""Batch normalisation with statistics over the global batch of all processes."""
+from typing import Tuple
+
+import torch
+import torch.distributed as torch_dist
+from mmengine import dist
+from torch import Tensor, nn
+from torch.distributed.nn.functional import all_reduce as differentiable_all_reduce
+
+
+def _global_moments(x: Tensor, dims: Tuple[int, ...]) -> Tuple[Tensor, Tensor, int]:
+    """Mean and biased variance per channel over ``dims`` of every process's ``x``.
+
+    Sums and squared sums travel in one differentiable all-reduce, so the gradient of
+    each process's input includes the other processes' terms (as SyncBN's does).
+    """
+    count = x.numel() // x.shape[1]
+    stats = torch.cat([x.sum(dim=dims), (x * x).sum(dim=dims)])
+    counts = torch.tensor([float(count)], device=x.device, dtype=stats.dtype)
+    stats = differentiable_all_reduce(stats)
+    torch_dist.all_reduce(counts)
+    total = int(counts.item())
+    c = x.shape[1]
+    mean = stats[:c] / total
+    var = (stats[c:] / total - mean * mean).clamp_min(0)
+    return mean, var, total
+
+
+class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
+    """BatchNorm (1d/2d/3d) whose training statistics span all processes.
+
+    The official Barlow Twins, SimSiam and BYOL normalise over the global batch (torch's
+    ``SyncBatchNorm``, or cross-replica BN). torch's ``SyncBatchNorm`` only runs on GPU,
+    so this small hand-written layer does the same on any backend (gloo on CPU, nccl):
+    one all-reduce of per-channel sums and squared sums per call. In one process, or in
+    eval mode, it is exactly ``nn.BatchNorm``. Running statistics use the unbiased
+    global variance, as torch's layers do.
+    """
+
+    def _check_input_dim(self, input: Tensor) -> None:
+        if input.dim() < 2:
+            raise ValueError(f'GlobalBatchNorm: expected (N, C, ...) input, got {input.dim()}D')
+
+    def forward(self, x: Tensor) -> Tensor:
+        self._check_input_dim(x)
+        distributed = dist.get_world_size() > 1
+        if not (self.training and distributed):
+            return super().forward(x)
+        dims = (0, ) + tuple(range(2, x.dim()))
+        mean, var, total = _global_moments(x, dims)
+        if self.track_running_stats and self.running_mean is not None:
+            with torch.no_grad():
+                self.num_batches_tracked.add_(1)
+                m = self.momentum if self.momentum is not None else \
+                    1.0 / float(self.num_batches_tracked)
+                unbiased = var.detach() * total / max(total - 1, 1)
+                self.running_mean.mul_(1 - m).add_(mean.detach().to(self.running_mean), alpha=m)
+                self.running_var.mul_(1 - m).add_(unbiased.to(self.running_var), alpha=m)
+        shape = (1, -1) + (1, ) * (x.dim() - 2)
+        out = (x - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)
+        if self.affine:
+            out = out * self.weight.view(shape) + self.bias.view(shape)
+        return out
+
+
+def convert_global_batchnorm(module: nn.Module) -> nn.Module:
+    """Replace every ``nn.BatchNorm{1,2,3}d`` in ``module`` by :class:`GlobalBatchNorm`.
+
+    Parameters and buffers are kept (shared tensors, no copy). Returns the converted
+    module (a new object only when ``module`` itself is a BatchNorm).
+    """
+    if isinstance(module, nn.modules.batchnorm._BatchNorm) and \
+            not isinstance(module, (GlobalBatchNorm, nn.SyncBatchNorm)):
+        new = GlobalBatchNorm(module.num_features, module.eps, module.momentum,
+                              module.affine, module.track_running_stats)
+        if module.affine:
+            new.weight = module.weight
+            new.bias = module.bias
+        if module.track_running_stats:
+            new.running_mean = module.running_mean
+            new.running_var = module.running_var
+            new.num_batches_tracked = module.num_batches_tracked
+        new.train(module.training)
+        return new
+    for name, child in module.named_children():
+        new_child = convert_global_batchnorm(child)
+        if new_child is not child:
+            setattr(module, name, new_child)
+    return module
+
+
+def global_batch_norm(x: Tensor, eps: float = 1e-5) -> Tensor:
+    """Functional, affine-free batch norm of (N, C) ``x`` over the global batch.
+
+    Used by loss heads that normalise embeddings (Barlow Twins); no running statistics.
+    """
+    if dist.get_world_size() > 1:
+        mean, var, _ = _global_moments(x, (0, ))
+    else:
+        mean, var = x.mean(dim=0), x.var(dim=0, unbiased=False)
+    return (x - mean) * torch.rsqrt(var + eps)
