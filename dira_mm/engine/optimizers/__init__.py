@@ -1,4 +1,5 @@
-"""Optimizer constructors."""
+"""Optimizers and optimizer constructors."""
+from .lars import LARS
 from .multi_optim_wrapper_constructor import MultiOptimWrapperConstructor
 
-__all__ = ['MultiOptimWrapperConstructor']
+__all__ = ['LARS', 'MultiOptimWrapperConstructor']
