@@ -1,4 +1,5 @@
-# Official `di` mode: plain MoCo-v2 (encoder only, no distortion, no target).
+# `di` mode: plain MoCo-v2 (encoder only, no distortion, no target) on ChestX-ray14,
+# batch 256 (4 x 64), SGD 0.03, per-epoch cosine, 1200 epochs.
 _base_ = [
     '../_base_/models/dira_mocov2_resnet50_unet.py',
     '../_base_/datasets/chestxray14_dira_224.py',
@@ -9,7 +10,7 @@ model = dict(
     discriminative=dict(backbone=dict(with_decoder=False)),
     restorative=None,
     adversarial=None)
-custom_hooks = [dict(type='MomentumUpdateHook')]
+custom_hooks = _base_.ssl_hooks
 
 train_pipeline = _base_.train_pipeline
 train_pipeline[1].update(distortion=None, with_target=False)

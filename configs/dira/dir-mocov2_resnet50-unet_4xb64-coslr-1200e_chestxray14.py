@@ -1,5 +1,5 @@
-# Official warm-up stage `dir` (main_DiRA_moco.py --mode dir): MoCo-v2 + restoration,
-# batch 256 (4 x 64), SGD 0.03 cosine per epoch, 1200 epochs (1000 before Feb 2023).
+# `dir` mode (warm-up stage): MoCo-v2 + restoration on ChestX-ray14, batch 256 (4 x 64),
+# SGD 0.03, per-epoch cosine, 1200 epochs.
 _base_ = [
     '../_base_/models/dira_mocov2_resnet50_unet.py',
     '../_base_/datasets/chestxray14_dira_224.py',

@@ -1,7 +1,6 @@
-# Official second stage `dira` (main_DiRA_moco.py --mode dira --batch-size 16 --epochs 400):
-# all three losses, batch 16 (4 x 4), lr still 0.03, initialised from the LAST checkpoint of
-# the `dir` warm-up (U-Net, MLP, key encoder, queue and pointer; a fresh discriminator,
-# optimizers and schedule).
+# `dira` stage of the official two-run flow: MoCo-v2 + restoration + adversary, batch 16
+# (4 x 4), 400 epochs, initialised from the LAST checkpoint of the `dir` warm-up (a
+# fresh discriminator, optimizers and schedule), as main_DiRA_moco.py --mode dira.
 _base_ = [
     '../_base_/models/dira_mocov2_resnet50_unet.py',
     '../_base_/datasets/chestxray14_dira_224.py',

@@ -60,8 +60,6 @@ def tiny_config(data_root: str, work_dir: str, mode: str = 'dira', epochs: int =
         if mode == 'di':
             pipeline[1].update(distortion=None, with_target=False)
         cfg[key].dataset.pipeline = pipeline
-    cfg.param_scheduler.generator[0].update(T_max=epochs, end=epochs)
-    cfg.param_scheduler.discriminator[0].update(end=epochs)
     hooks = [dict(type='MomentumUpdateHook')]
     if mode in ('dir', 'dira'):
         hooks.append(dict(type='ReconstructionVisHook', interval=2, num_samples=4))
@@ -77,8 +75,49 @@ def tiny_config(data_root: str, work_dir: str, mode: str = 'dira', epochs: int =
         cfg.optim_wrapper = dict(type='OptimWrapper',
                                  optimizer=dict(type='SGD', lr=0.03, momentum=0.9,
                                                 weight_decay=1e-4))
-        cfg.param_scheduler = [dict(type='CosineAnnealingLR', T_max=epochs, by_epoch=True,
-                                    begin=0, end=epochs)]
+        cfg.param_scheduler = [dict(type='CosineAnnealingLR', by_epoch=True, begin=0)]
+    return isolate_run(cfg, work_dir)
+
+
+def demo_config_at_test_size(path: str, data_root: str, work_dir: str, size: int = 64) -> Config:
+    """Any demo config of the matrix at test size: 1 epoch of 4 iterations, batch 4,
+    64 x 64, the adversary on from the start; the method's own widths and hooks."""
+    cfg = Config.fromfile(path, lazy_import=False)
+    opts = {k: v for k, v in tiny_options(data_root, epochs=1).items()
+            if not k.startswith('model.')}
+    cfg.merge_from_dict(opts)
+    if cfg.model.discriminative.backbone.get('with_decoder', True):
+        cfg.model.discriminative.backbone.decoder_channels = (32, 16, 16, 8, 8)
+    if cfg.model.get('adversarial'):
+        cfg.model.adversarial.discriminator.channels = (8, 8, 16, 16)
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        pipeline = copy.deepcopy(cfg[key].dataset.pipeline)
+        pipeline[1]['crop']['size'] = size
+        cfg[key].dataset.pipeline = pipeline
+    # schedules of the 12-epoch demos, cut to the 1-epoch test run (warm-up only)
+    def _cut(schedulers):
+        kept = [dict(sch) for sch in schedulers if sch.get('begin', 0) < 1]
+        for sch in kept:
+            sch['end'] = min(sch.get('end', 1), 1)
+        return kept
+    if isinstance(cfg.param_scheduler, dict):
+        cfg.param_scheduler = {k: _cut(v) for k, v in cfg.param_scheduler.items()}
+    else:
+        cfg.param_scheduler = _cut(cfg.param_scheduler)
+    hooks = []
+    for hook in cfg.custom_hooks:
+        hook = dict(hook)
+        if hook['type'] == 'DiRAStageHook':
+            hook['adversarial_begin'] = 0
+        if hook['type'] == 'ReconstructionVisHook':
+            hook['interval'] = 1
+        hooks.append(hook)
+    cfg.custom_hooks = hooks
+    return isolate_run(cfg, work_dir)
+
+
+def isolate_run(cfg: Config, work_dir: str) -> Config:
+    """Work dir, local scalars only, and per-run names of mmengine's singletons."""
     cfg.work_dir = work_dir
     cfg.visualizer.vis_backends = [dict(type='LocalVisBackend')]
     # mmengine keeps named singletons (visualizer, logger): one name per run in a process

@@ -160,7 +160,9 @@ def _check_barlow_rates(encoder: nn.Module, opt: LARS):
 
 def _check_barlow_schedule(cfgs, wrapper, max_epochs, epoch_length=2):
     """Warm-up to the base lr, then cosine to 0.001 x base lr, stepped per iteration."""
-    schedulers = [PARAM_SCHEDULERS.build(dict(c, optimizer=wrapper, epoch_length=epoch_length))
+    # the runner gives schedulers without an `end` the train loop's max_epochs
+    schedulers = [PARAM_SCHEDULERS.build(dict(dict(end=max_epochs), **c, optimizer=wrapper,
+                                              epoch_length=epoch_length))
                   for c in cfgs]
     assert all(not s.by_epoch for s in schedulers)  # converted to iterations
     lrs = []
@@ -197,7 +199,7 @@ def test_lars_adam_schedule_config():
         group = dis.param_groups[0]
         assert group['lr'] == 2e-4 and tuple(group['betas']) == (0.5, 0.999)
         assert {id(p) for p in group['params']} == {id(p) for p in model.discriminator.parameters()}
-        scheds = [PARAM_SCHEDULERS.build(dict(c, optimizer=dis))
+        scheds = [PARAM_SCHEDULERS.build(dict(dict(end=400), **c, optimizer=dis))
                   for c in cfg.param_scheduler.discriminator]
         for _ in range(3):
             for s in scheds:

@@ -33,9 +33,10 @@ model_wrapper_cfg = dict(
     type='MMSeparateDistributedDataParallel', broadcast_buffers=False,
     find_unused_parameters=False)
 
-custom_hooks = [
-    # key encoder EMA, 0.999 constant (set end_momentum for BYOL's cosine schedule)
-    dict(type='MomentumUpdateHook'),
+# hooks the method itself needs (mode configs reuse them: `_base_.ssl_hooks + [...]`):
+# key encoder EMA, 0.999 constant
+ssl_hooks = [dict(type='MomentumUpdateHook')]
+custom_hooks = ssl_hooks + [
     # PNG + TensorBoard grids of input / distorted / restored / target
     dict(type='ReconstructionVisHook', interval=1, num_samples=8),
 ]

@@ -17,11 +17,10 @@ param_scheduler = dict(
     generator=[
         dict(type='LinearLR', start_factor=1e-4, by_epoch=True, begin=0, end=warmup_epochs,
              convert_to_iter_based=True),
-        dict(type='CosineAnnealingLR', T_max=max_epochs - warmup_epochs, eta_min_ratio=0.001,
-             by_epoch=True, begin=warmup_epochs, end=max_epochs, convert_to_iter_based=True)
+        dict(type='CosineAnnealingLR', eta_min_ratio=0.001, by_epoch=True,
+             begin=warmup_epochs, convert_to_iter_based=True)
     ],
-    discriminator=[dict(type='ConstantLR', factor=1.0, by_epoch=True, begin=0,
-                        end=max_epochs)])
+    discriminator=[dict(type='ConstantLR', factor=1.0, by_epoch=True, begin=0)])
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=1)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')

@@ -1,0 +1,9 @@
+# `dir` mode (warm-up stage): SimSiam + restoration on ChestX-ray14, batch 256 (4 x 64),
+# SGD 0.05, cosine, fixed predictor lr, 1200 epochs.
+_base_ = [
+    '../_base_/models/dira_simsiam_resnet50_unet.py',
+    '../_base_/datasets/chestxray14_dira_224.py',
+    '../_base_/schedules/sgd-fixpred_coslr-1200e.py',
+    '../_base_/default_runtime.py',
+]
+model = dict(adversarial=None)
