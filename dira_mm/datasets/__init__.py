@@ -2,6 +2,8 @@
 from .base_dataset import MedicalImageDataset
 from .decoded_cache import DecodedImageCache
 from .chestxray14 import CHESTXRAY14_CLASSES, ChestXray14Dataset
+from .chexpert import CHEXPERT_CLASSES, CHEXPERT_UNCERTAIN_PROTOCOL, CheXpertDataset
+from .image_folder import MedicalImageFolder
 from .phantom import (PHANTOM_CLASSES, ChestPhantomDataset, chest_phantom_masks,
                       generate_chest_phantom, make_demo_dataset, render_chest_phantom,
                       sample_chest_phantom_params)
@@ -12,6 +14,7 @@ from .transforms import __all__ as _transforms_all
 
 __all__ = [
     'MedicalImageDataset', 'DecodedImageCache', 'ChestXray14Dataset', 'CHESTXRAY14_CLASSES', 'ChestPhantomDataset',
+    'CheXpertDataset', 'CHEXPERT_CLASSES', 'CHEXPERT_UNCERTAIN_PROTOCOL', 'MedicalImageFolder',
     'PHANTOM_CLASSES', 'generate_chest_phantom', 'sample_chest_phantom_params',
     'render_chest_phantom', 'chest_phantom_masks', 'make_demo_dataset', 'ImageReadError',
     'read_image', 'decode_image', 'read_dicom_array', 'apply_window', 'window_to_range'
