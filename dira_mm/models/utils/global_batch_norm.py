@@ -2,7 +2,6 @@
 from typing import Tuple
 
 import torch
-import torch.distributed as torch_dist
 from mmengine import dist
 from torch import Tensor, nn
 from torch.distributed.nn.functional import all_reduce as differentiable_all_reduce
@@ -11,18 +10,18 @@ from torch.distributed.nn.functional import all_reduce as differentiable_all_red
 def _global_moments(x: Tensor, dims: Tuple[int, ...]) -> Tuple[Tensor, Tensor, int]:
     """Mean and biased variance per channel over ``dims`` of every process's ``x``.
 
-    Sums and squared sums travel in one differentiable all-reduce, so the gradient of
-    each process's input includes the other processes' terms (as SyncBN's does).
+    Sums, squared sums and the sample count travel in one differentiable all-reduce (in
+    float32, also under AMP), so the gradient of each process's input includes the other
+    processes' terms, as SyncBN's does.
     """
-    count = x.numel() // x.shape[1]
-    stats = torch.cat([x.sum(dim=dims), (x * x).sum(dim=dims)])
-    counts = torch.tensor([float(count)], device=x.device, dtype=stats.dtype)
-    stats = differentiable_all_reduce(stats)
-    torch_dist.all_reduce(counts)
-    total = int(counts.item())
+    xf = x.float()
+    count = xf.new_full((1, ), float(x.numel() // x.shape[1]))
+    stats = differentiable_all_reduce(torch.cat([xf.sum(dim=dims), (xf * xf).sum(dim=dims),
+                                                 count]))
     c = x.shape[1]
+    total = int(stats[-1].item())
     mean = stats[:c] / total
-    var = (stats[c:] / total - mean * mean).clamp_min(0)
+    var = (stats[c:2 * c] / total - mean * mean).clamp_min(0)
     return mean, var, total
 
 
@@ -57,10 +56,10 @@ class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
                 self.running_mean.mul_(1 - m).add_(mean.detach().to(self.running_mean), alpha=m)
                 self.running_var.mul_(1 - m).add_(unbiased.to(self.running_var), alpha=m)
         shape = (1, -1) + (1, ) * (x.dim() - 2)
-        out = (x - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)
+        out = (x.float() - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)
         if self.affine:
-            out = out * self.weight.view(shape) + self.bias.view(shape)
-        return out
+            out = out * self.weight.view(shape).float() + self.bias.view(shape).float()
+        return out.to(x.dtype)
 
 
 def convert_global_batchnorm(module: nn.Module) -> nn.Module:
