@@ -1,7 +1,8 @@
 # DiRA on Barlow Twins with the ResNet-50 U-Net (smp). Barlow Twins as published:
 # projector 2048-8192-8192-8192 (BN + ReLU between, no biases), cross-correlation of the
-# batch-normalised embeddings over the global batch, off-diagonal weight 5.1e-3, and
-# BatchNorm statistics over the global batch everywhere (official: SyncBatchNorm).
+# batch-normalised embeddings over the global batch, off-diagonal weight 5.1e-3 (the
+# official code's 0.0051; the paper rounds it to 5e-3), and BatchNorm statistics over the
+# global batch everywhere (official: SyncBatchNorm).
 _base_ = ['./dira_mocov2_resnet50_unet.py']
 
 # the same DiRA model, U-Net, restorative head and discriminator; another discriminative method

@@ -1,8 +1,9 @@
-# Barlow Twins optimisation (facebookresearch/barlowtwins): LARS(momentum 0.9, eta 0.001,
-# wd 1.5e-6), lr 0.2 for weights and 0.0048 for biases / norm weights (1-D params: no weight
-# decay, no trust ratio), both x batch / 256 (0.2 here for DiRA's total batch of 256),
-# 10 warm-up epochs then cosine to 0.001 x lr, both per iteration. The cosine has no
-# `end`/`T_max`: the runner sets them to train_cfg.max_epochs.
+# Barlow Twins optimisation (paper + facebookresearch/barlowtwins): LARS(momentum 0.9,
+# eta 0.001, wd 1.5e-6 as in the paper; the code's default is 1e-6), lr 0.2 for weights and
+# 0.0048 for biases / norm weights (1-D params: no weight decay, no trust ratio), both
+# x batch / 256 (0.2 here for DiRA's total batch of 256), 10 warm-up epochs then cosine to
+# 0.001 x lr, both per iteration. The cosine has no `end`/`T_max`: the runner sets them to
+# train_cfg.max_epochs.
 # Barlow Twins published 1000 epochs at batch 2048; DiRA did not publish its Barlow Twins
 # schedule, so this one keeps DiRA's warm-up (di / dir) length of 1200 epochs.
 max_epochs = 1200

@@ -10,7 +10,8 @@ class CrossCorrelationLoss(BaseModule):
     """``sum_i (1 - C_ii)^2 + lambd * sum_{i != j} C_ij^2`` (Zbontar et al., 2021).
 
     Args:
-        lambd: weight of the off-diagonal (redundancy) term; published 5.1e-3.
+        lambd: weight of the off-diagonal (redundancy) term; 5.1e-3 in the official code
+            (the paper states 5e-3).
     """
 
     def __init__(self, lambd: float = 5.1e-3) -> None:
