@@ -1,21 +1,13 @@
 # Demo size of `di` (plain Barlow Twins) on the embedded data: ResNet-18 at 128 x 128, 12 epochs.
 _base_ = [
     '../_base_/models/dira_barlowtwins_resnet18_unet_demo.py',
-    '../_base_/datasets/demo_dira_128.py',
+    '../_base_/datasets/demo_views_128.py',
     '../_base_/schedules/lars_coslr-1200e.py',
     '../_base_/default_runtime.py',
 ]
 model = dict(
-    discriminative=dict(backbone=dict(with_decoder=False)),
-    restorative=None,
-    adversarial=None)
+    discriminative=dict(backbone=dict(with_decoder=False)), restorative=None, adversarial=None)
 custom_hooks = _base_.ssl_hooks
-
-train_pipeline = _base_.train_pipeline
-train_pipeline[1].update(distortion=None, with_target=False)
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-test_dataloader = val_dataloader
 # 1 warm-up epoch of 12 (the full recipe warms up for 10)
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-4, by_epoch=True, begin=0, end=1,

@@ -2,18 +2,10 @@
 # batch 256 (4 x 64), SGD 0.05, cosine, fixed predictor lr, 1200 epochs.
 _base_ = [
     '../_base_/models/dira_simsiam_resnet50_unet.py',
-    '../_base_/datasets/chestxray14_dira_224.py',
+    '../_base_/datasets/chestxray14_views_224.py',
     '../_base_/schedules/sgd-fixpred_coslr-1200e.py',
     '../_base_/default_runtime.py',
 ]
 model = dict(
-    discriminative=dict(backbone=dict(with_decoder=False)),
-    restorative=None,
-    adversarial=None)
+    discriminative=dict(backbone=dict(with_decoder=False)), restorative=None, adversarial=None)
 custom_hooks = _base_.ssl_hooks
-
-train_pipeline = _base_.train_pipeline
-train_pipeline[1].update(distortion=None, with_target=False)
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-test_dataloader = val_dataloader
