@@ -3,19 +3,12 @@
 _base_ = [
     '../_base_/models/dira_byol_resnet18_unet_demo.py',
     '../_base_/datasets/demo_dira_128.py',
-    '../_base_/schedules/lars-byol-adam_coslr-400e.py',
+    '../_base_/schedules/lars-adam_coslr-12e_demo.py',
     '../_base_/default_runtime.py',
 ]
-# 1 warm-up epoch of 12 (the full recipe warms up for 10)
-param_scheduler = dict(
-    generator=[
-        dict(type='LinearLR', start_factor=1e-4, by_epoch=True, begin=0, end=1,
-             convert_to_iter_based=True),
-        dict(type='CosineAnnealingLR', eta_min_ratio=0.0, by_epoch=True, begin=1,
-             convert_to_iter_based=True)
-    ],
-    discriminator=[dict(type='ConstantLR', factor=1.0, by_epoch=True, begin=0)])
-train_cfg = dict(max_epochs=12, val_interval=2)
+# BYOL's LARS: biases and BN parameters at the same lr (the demo schedule keeps
+# Barlow Twins' cosine floor of 0.001 x lr; BYOL's full recipe decays to 0)
+optim_wrapper = dict(generator=dict(optimizer=dict(lr_1d_mult=1.0)))
 default_hooks = dict(logger=dict(interval=2), checkpoint=dict(interval=2))
 env_cfg = dict(cudnn_benchmark=False)
 custom_hooks = _base_.ssl_hooks + [

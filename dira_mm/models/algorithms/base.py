@@ -37,19 +37,22 @@ class BaseSelfSupervisor(BaseModel, metaclass=ABCMeta):
             :class:`~dira_mm.models.utils.GlobalBatchNorm`, whose training statistics
             span all processes (the official Barlow Twins / SimSiam / BYOL convert
             the model to ``SyncBatchNorm``; ours also runs on CPU with gloo). Identical
-            to BatchNorm in one process.
+            to BatchNorm in one process. None: the method's default
+            (:attr:`default_global_bn`).
         init_cfg: mmengine init config.
     """
 
     #: indices of the views whose online-encoder features the loss needs
     online_views: Tuple[int, ...] = (0, 1)
+    #: whether BatchNorm spans the global batch unless the config says otherwise
+    default_global_bn: bool = False
 
     def __init__(self,
                  backbone: Union[dict, nn.Module],
                  neck: Optional[Union[dict, nn.Module]] = None,
                  head: Optional[Union[dict, nn.Module]] = None,
                  data_preprocessor: Optional[Union[dict, nn.Module]] = None,
-                 global_bn: bool = False,
+                 global_bn: Optional[bool] = None,
                  init_cfg: Optional[dict] = None) -> None:
         if data_preprocessor is None:
             data_preprocessor = dict(type='DiRADataPreprocessor')
@@ -62,7 +65,7 @@ class BaseSelfSupervisor(BaseModel, metaclass=ABCMeta):
         self.backbone = build_module(backbone)
         self.neck = build_module(neck)
         self.head = build_module(head)
-        self.global_bn = bool(global_bn)
+        self.global_bn = self.default_global_bn if global_bn is None else bool(global_bn)
         if self.global_bn:
             for name in ('backbone', 'neck', 'head'):
                 module = getattr(self, name)

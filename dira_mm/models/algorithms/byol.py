@@ -31,6 +31,7 @@ class BYOL(BaseSelfSupervisor):
     """
 
     online_views = (0, 1)
+    default_global_bn = True
 
     def __init__(self,
                  backbone: Union[dict, nn.Module],
@@ -38,7 +39,7 @@ class BYOL(BaseSelfSupervisor):
                  head: Union[dict, nn.Module],
                  base_momentum: float = 0.996,
                  data_preprocessor: Optional[Union[dict, nn.Module]] = None,
-                 global_bn: bool = True,
+                 global_bn: Optional[bool] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(backbone, neck, head, data_preprocessor, global_bn=global_bn,
                          init_cfg=init_cfg)

@@ -49,7 +49,7 @@ class MoCo(BaseSelfSupervisor):
                  momentum: float = 0.999,
                  shuffle_bn: bool = True,
                  data_preprocessor: Optional[Union[dict, nn.Module]] = None,
-                 global_bn: bool = False,
+                 global_bn: Optional[bool] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(backbone, neck, head, data_preprocessor, global_bn=global_bn,
                          init_cfg=init_cfg)

@@ -1,7 +1,7 @@
 """SimSiam (Chen & He, CVPR 2021)."""
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional
 
-from torch import Tensor, nn
+from torch import Tensor
 
 from dira_mm.registry import ALGORITHMS
 from .base import BaseSelfSupervisor
@@ -21,20 +21,12 @@ class SimSiam(BaseSelfSupervisor):
         backbone: encoder-decoder config (``ResNetUNet``).
         neck: projector config.
         head: ``LatentPredictHead`` config with a ``CosineSimilarityLoss``.
-        global_bn: BatchNorm statistics over the global batch (official SyncBN: True).
+        global_bn: BatchNorm statistics over the global batch (default True, as the
+            official SyncBatchNorm).
     """
 
     online_views = (0, 1)
-
-    def __init__(self,
-                 backbone: Union[dict, nn.Module],
-                 neck: Union[dict, nn.Module],
-                 head: Union[dict, nn.Module],
-                 data_preprocessor: Optional[Union[dict, nn.Module]] = None,
-                 global_bn: bool = True,
-                 init_cfg: Optional[dict] = None) -> None:
-        super().__init__(backbone, neck, head, data_preprocessor, global_bn=global_bn,
-                         init_cfg=init_cfg)
+    default_global_bn = True
 
     def discriminative_loss(self, inputs: List[Tensor], feats: Dict[int, List[Tensor]],
                             data_samples: Optional[list] = None,
