@@ -1,6 +1,7 @@
 """Losses."""
 from .cosine_similarity_loss import CosineSimilarityLoss
 from .cross_correlation_loss import CrossCorrelationLoss
+from .dice_loss import DiceLoss
 from .lsgan_loss import LSGANLoss
 
-__all__ = ['CosineSimilarityLoss', 'CrossCorrelationLoss', 'LSGANLoss']
+__all__ = ['CosineSimilarityLoss', 'CrossCorrelationLoss', 'DiceLoss', 'LSGANLoss']
