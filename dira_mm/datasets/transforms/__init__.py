@@ -3,10 +3,13 @@ from .distortion import DiRADistortion
 from .formatting import PackDiRAInputs
 from .loading import LoadMedicalImage
 from .processing import ColorJitter, GaussianBlur, RandomFlip, RandomResizedCrop
+from .segmentation import (LoadSegMask, PackSegInputs, SegRandomFlip, SegRandomResizedCrop,
+                           SegResize)
 from .utils import get_rng
 from .wrappers import DiRAViews
 
 __all__ = [
     'RandomResizedCrop', 'ColorJitter', 'GaussianBlur', 'RandomFlip', 'DiRADistortion',
-    'DiRAViews', 'PackDiRAInputs', 'get_rng', 'LoadMedicalImage'
+    'DiRAViews', 'PackDiRAInputs', 'get_rng', 'LoadMedicalImage', 'LoadSegMask', 'SegResize',
+    'SegRandomResizedCrop', 'SegRandomFlip', 'PackSegInputs'
 ]
