@@ -1,0 +1,232 @@
+"""Segmentation fine-tuning of the pre-trained U-Net (encoder + decoder) of a dira_mm model."""
+import os.path as osp
+from typing import Dict, List, Optional, Sequence, Union
+
+import torch
+import torch.nn.functional as F
+from mmengine.logging import MMLogger
+from mmengine.model import BaseModel
+from torch import Tensor, nn
+
+from dira_mm.registry import MODELS
+from dira_mm.structures import SegDataSample
+from dira_mm.utils.convert import (WeightConversionError, compare_state_dicts, extract_unet,
+                                   format_report)
+from .seg_data_preprocessor import SegDataPreprocessor
+
+__all__ = ['UNetSegmentor']
+
+_INITS = ('encoder_decoder', 'encoder')
+
+
+@MODELS.register_module()
+class UNetSegmentor(BaseModel):
+    """smp U-Net (:class:`ResNetUNet`) for binary / multi-label segmentation, sigmoid outputs.
+
+    **Initialisation from pre-training.** ``pretrained`` is a dira_mm checkpoint (a DiRA
+    model: ``ssl.backbone.*``; a plain method: ``backbone.*``), a fine-tuned segmentor,
+    or a bare ``smp.Unet`` state dict (the official DiRA ``best_checkpoint.pth``, or
+    ``tools/model_converters/extract_unet.py --format smp`` output). It is read safely
+    (``weights_only``) in :meth:`init_weights`, which mmengine's Runner calls before
+    training. ``init='encoder_decoder'`` (the DiRA README's protocol) loads encoder and
+    decoder, ``'encoder'`` the encoder only (decoder left random, e.g. from a ``di``
+    checkpoint that has no decoder). The segmentation head, which was the restoration
+    head in pre-training, is always new, with ``num_classes`` outputs. A key-match report
+    is logged; any missing, unexpected or differently shaped key beyond the head (and the
+    decoder with ``init='encoder'``) raises :class:`WeightConversionError` with the report:
+    a partial load is never silent. Without ``pretrained`` the network starts from random
+    weights (the "Random" baseline) and a warning says so.
+
+    **Outputs.** The head gives logits; probabilities are their sigmoid (the official
+    network has the sigmoid inside its head: the same function). ``loss``: Dice loss on the
+    probabilities (official: over the whole batch, smoothing 1) plus, with
+    ``bce_weight > 0``, that weight times the binary cross-entropy. ``predict``: one
+    :class:`SegDataSample` per image with ``pred_prob`` (float ``(C, H, W)``) and
+    ``pred_mask`` (uint8, ``pred_prob > threshold``) at the input resolution. ``tensor``:
+    the logits ``(N, C, H, W)``.
+
+    Args:
+        backbone: ``ResNetUNet`` config (``encoder_name``, ``decoder_channels``, ...). Its
+            ``out_channels`` and ``activation`` are set here (``num_classes``, None).
+        num_classes: output channels (1 for a binary mask).
+        pretrained: checkpoint path or URL to initialise from, or None.
+        init: ``'encoder_decoder'`` or ``'encoder'``: what ``pretrained`` initialises.
+        prefix: key prefix of the U-Net in the checkpoint; ``'auto'`` tries
+            ``ssl.backbone.``, ``backbone.``, then none (a bare smp state dict).
+        freeze_encoder: train the decoder and head only; the encoder's parameters get no
+            gradient and its BatchNorm statistics stay fixed (eval mode).
+        loss_dice: Dice loss config (``DiceLoss``), or None for BCE only.
+        bce_weight: weight of the binary cross-entropy added to the Dice loss (0: none, as
+            officially).
+        threshold: probability above which ``pred_mask`` is foreground.
+        data_preprocessor: defaults to ``SegDataPreprocessor`` (gray to 3 channels, [0, 1]).
+        init_cfg: mmengine init config.
+    """
+
+    def __init__(self,
+                 backbone: Optional[dict] = None,
+                 num_classes: int = 1,
+                 pretrained: Optional[str] = None,
+                 init: str = 'encoder_decoder',
+                 prefix: str = 'auto',
+                 freeze_encoder: bool = False,
+                 loss_dice: Optional[dict] = dict(type='DiceLoss', smooth=1.0),
+                 bce_weight: float = 0.0,
+                 threshold: float = 0.5,
+                 data_preprocessor: Optional[Union[dict, nn.Module]] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        if not isinstance(data_preprocessor, nn.Module):
+            data_preprocessor = MODELS.build(
+                dict(dict(type='SegDataPreprocessor'), **(data_preprocessor or {})))
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        if init not in _INITS:
+            raise ValueError(f'UNetSegmentor: `init` must be one of {_INITS}, got {init!r}.')
+        if loss_dice is None and bce_weight <= 0:
+            raise ValueError('UNetSegmentor: no loss; set `loss_dice` or `bce_weight > 0`.')
+        backbone = dict(dict(type='ResNetUNet', encoder_name='resnet50'), **(backbone or {}))
+        for key, value in (('out_channels', num_classes), ('activation', None)):
+            if backbone.get(key, value) != value:
+                raise ValueError(
+                    f'UNetSegmentor: model.backbone.{key}={backbone[key]!r} conflicts with the '
+                    f'segmentor, which sets it to {value!r} (`num_classes` outputs, logits).')
+        backbone.update(out_channels=int(num_classes), activation=None, with_decoder=True)
+        self.backbone = MODELS.build(backbone)
+        self.num_classes = int(num_classes)
+        self.pretrained = pretrained
+        self.init = init
+        self.prefix = prefix
+        self.freeze_encoder = bool(freeze_encoder)
+        self.loss_dice = MODELS.build(loss_dice) if loss_dice is not None else None
+        self.bce_weight = float(bce_weight)
+        self.threshold = float(threshold)
+        self.pretrained_report: Optional[dict] = None
+        if self.freeze_encoder:
+            self.backbone.encoder.requires_grad_(False)
+            self.backbone.encoder.eval()
+
+    # ------------------------------------------------------------------ weights
+    def init_weights(self) -> None:
+        """mmengine initialisation, then the pre-trained U-Net weights (see the class doc)."""
+        super().init_weights()
+        if self.pretrained:
+            self.load_pretrained(self.pretrained)
+        else:
+            MMLogger.get_current_instance().warning(
+                'UNetSegmentor: no `model.pretrained` checkpoint; training from random '
+                'weights (the "Random" baseline).')
+
+    def load_pretrained(self, checkpoint: Union[str, dict]) -> dict:
+        """Load encoder (+ decoder) weights from ``checkpoint`` (a path, URL or loaded dict).
+
+        Returns:
+            dict: the key-match report of :func:`dira_mm.utils.convert.compare_state_dicts`
+            (also kept as ``self.pretrained_report``).
+
+        Raises:
+            WeightConversionError: no U-Net in the checkpoint, or keys that do not match
+                beyond what is re-initialised; the message holds the report.
+        """
+        source = checkpoint if isinstance(checkpoint, str) else '<state dict>'
+        if isinstance(checkpoint, str):
+            if '://' not in checkpoint and not osp.isfile(checkpoint):
+                raise FileNotFoundError(
+                    f'UNetSegmentor: `model.pretrained` "{checkpoint}" does not exist. Set it '
+                    'to a pre-training checkpoint (e.g. work_dirs/<run>/epoch_N.pth), or to '
+                    'None to train from random weights.')
+            from mmengine.runner.checkpoint import CheckpointLoader
+
+            from dira_mm.utils.checkpoint import register_safe_loader
+            register_safe_loader()
+            checkpoint = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
+        unet, used = self._extract(checkpoint, source)
+        kept = ('encoder.', ) if self.init == 'encoder' else ('encoder.', 'decoder.')
+        weights = {k: v for k, v in unet.items() if k.startswith(kept)}
+        allowed = [r'segmentation_head\..*'] + ([r'decoder\..*'] if self.init == 'encoder'
+                                                else [])
+        report = compare_state_dicts(weights, self.backbone.state_dict(), allowed)
+        text = format_report(
+            report, f'UNetSegmentor({self.backbone.encoder_name}, init={self.init!r})')
+        left_out = sorted({k.split('.')[0] for k in unet if not k.startswith(kept)})
+        header = (f'Pre-trained U-Net from "{source}" (prefix "{used}"; not loaded: '
+                  f'{left_out or "nothing"}; the segmentation head is new).\n')
+        if not report['ok']:
+            hint = ''
+            if report['missing'] and all(k.startswith('decoder.') for k in report['missing']):
+                hint = ("\nThe checkpoint has no decoder (a `di` model?): set "
+                        "model.init='encoder' to load its encoder only.")
+            raise WeightConversionError(header + text + hint)
+        self.backbone.load_state_dict(weights, strict=False)
+        MMLogger.get_current_instance().info(header + text)
+        self.pretrained_report = report
+        return report
+
+    def _extract(self, checkpoint: dict, source: str):
+        """U-Net weights with smp keys and the prefix they had."""
+        try:
+            return extract_unet(checkpoint, self.prefix)
+        except WeightConversionError as err:
+            state = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint,
+                                                                           dict) else {}
+            if self.prefix == 'auto' and any(k.startswith('encoder.') for k in state):
+                return extract_unet(checkpoint, '')
+            raise WeightConversionError(f'"{source}": {err}') from None
+
+    def train(self, mode: bool = True) -> 'UNetSegmentor':
+        """Train mode; a frozen encoder stays in eval mode (fixed BatchNorm statistics)."""
+        super().train(mode)
+        if self.freeze_encoder:
+            self.backbone.encoder.eval()
+        return self
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, inputs: Tensor, data_samples: Optional[List[SegDataSample]] = None,
+                mode: str = 'tensor') -> Union[Tensor, Dict[str, Tensor], List[SegDataSample]]:
+        """``mode``: ``'tensor'`` (logits), ``'loss'`` (dict) or ``'predict'`` (samples)."""
+        logits = self.extract_logits(inputs)
+        if mode == 'tensor':
+            return logits
+        if mode == 'loss':
+            return self.loss(logits, data_samples)
+        if mode == 'predict':
+            return self.predict(logits, data_samples)
+        raise RuntimeError(f'UNetSegmentor: invalid mode "{mode}" (tensor, loss or predict).')
+
+    def extract_logits(self, inputs: Tensor) -> Tensor:
+        """The U-Net's logits ``(N, num_classes, H, W)``.
+
+        Raises:
+            ValueError: ``H`` or ``W`` is not a multiple of ``2 ** encoder_depth`` (the
+                U-Net's skip connections need it).
+        """
+        stride = 2 ** len(self.backbone.encoder.out_channels[1:])
+        height, width = inputs.shape[-2:]
+        if height % stride or width % stride:
+            raise ValueError(f'UNetSegmentor: input {height}x{width} is not a multiple of '
+                             f'{stride}; resize to such a size in the pipeline (SegResize).')
+        return self.backbone(inputs)
+
+    def loss(self, logits: Tensor, data_samples: Sequence[SegDataSample]) -> Dict[str, Tensor]:
+        """Dice loss (and weighted BCE) of the batch."""
+        target = SegDataPreprocessor.stack_masks(list(data_samples))
+        if target.shape != logits.shape:
+            raise ValueError(f'UNetSegmentor: masks {tuple(target.shape)} do not match the '
+                             f'outputs {tuple(logits.shape)} (num_classes={self.num_classes}).')
+        losses = {}
+        if self.loss_dice is not None:
+            losses['loss_dice'] = self.loss_dice(logits.sigmoid(), target)
+        if self.bce_weight > 0:
+            losses['loss_bce'] = self.bce_weight * F.binary_cross_entropy_with_logits(
+                logits, target)
+        return losses
+
+    @torch.no_grad()
+    def predict(self, logits: Tensor,
+                data_samples: Optional[Sequence[SegDataSample]] = None) -> List[SegDataSample]:
+        """Per-image probability maps and masks, into (copies of) ``data_samples``."""
+        probs = logits.sigmoid().float()
+        if data_samples is None:
+            data_samples = [SegDataSample() for _ in range(len(probs))]
+        for sample, prob in zip(data_samples, probs):
+            sample.pred_prob = prob
+            sample.pred_mask = (prob > self.threshold).to(torch.uint8)
+        return list(data_samples)
