@@ -1,6 +1,7 @@
 """Models: algorithms, backbones, necks, heads, discriminators, losses."""
 from .algorithms import *  # noqa: F401,F403
 from .backbones import *  # noqa: F401,F403
+from .classifiers import *  # noqa: F401,F403
 from .discriminators import *  # noqa: F401,F403
 from .heads import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403

@@ -1,12 +1,14 @@
 """Model utilities."""
 from .batch_shuffle import batch_shuffle_ddp, batch_unshuffle_ddp, concat_all_gather
+from .cls_data_preprocessor import ClsDataPreprocessor
 from .data_preprocessor import DiRADataPreprocessor
 from .global_batch_norm import GlobalBatchNorm, convert_global_batchnorm, global_batch_norm
 from .misc import get_ssl_algorithm, unwrap
 from .momentum_encoder import MomentumEncoder
 
 __all__ = [
-    'DiRADataPreprocessor', 'GlobalBatchNorm', 'MomentumEncoder', 'convert_global_batchnorm',
+    'DiRADataPreprocessor', 'ClsDataPreprocessor', 'GlobalBatchNorm', 'MomentumEncoder',
+    'convert_global_batchnorm',
     'global_batch_norm', 'batch_shuffle_ddp', 'batch_unshuffle_ddp',
     'concat_all_gather', 'get_ssl_algorithm', 'unwrap'
 ]
