@@ -3,7 +3,9 @@ from .base_dataset import MedicalImageDataset
 from .decoded_cache import DecodedImageCache
 from .chestxray14 import CHESTXRAY14_CLASSES, ChestXray14Dataset
 from .chexpert import CHEXPERT_CLASSES, CHEXPERT_UNCERTAIN_PROTOCOL, CheXpertDataset
+from .class_subset import ClassSubsetDataset
 from .image_folder import MedicalImageFolder
+from .label_fraction import LabelFractionDataset, select_fraction
 from .image_mask import ImageMaskDataset
 from .phantom_segmentation import make_phantom_lung_dataset, phantom_lung_masks
 from .phantom import (PHANTOM_CLASSES, ChestPhantomDataset, chest_phantom_masks,
@@ -19,6 +21,7 @@ from .transforms import __all__ as _transforms_all
 __all__ = [
     'MedicalImageDataset', 'DecodedImageCache', 'ChestXray14Dataset', 'CHESTXRAY14_CLASSES', 'ChestPhantomDataset',
     'CheXpertDataset', 'CHEXPERT_CLASSES', 'CHEXPERT_UNCERTAIN_PROTOCOL', 'MedicalImageFolder',
+    'ClassSubsetDataset', 'LabelFractionDataset', 'select_fraction',
     'PHANTOM_CLASSES', 'generate_chest_phantom', 'sample_chest_phantom_params',
     'render_chest_phantom', 'chest_phantom_masks', 'make_demo_dataset', 'ImageReadError',
     'read_image', 'decode_image', 'read_dicom_array', 'apply_window', 'window_to_range',

@@ -1,4 +1,6 @@
 """Data transforms of dira_mm (registered in ``dira_mm.registry.TRANSFORMS``)."""
+from .classification import (CenterCrop, PackClsInputs, RandomRotation, Resize, TenCrop,
+                             center_box, five_crop_boxes)
 from .distortion import DiRADistortion
 from .formatting import PackDiRAInputs
 from .loading import LoadMedicalImage
@@ -10,6 +12,8 @@ from .wrappers import DiRAViews
 
 __all__ = [
     'RandomResizedCrop', 'ColorJitter', 'GaussianBlur', 'RandomFlip', 'DiRADistortion',
+    'Resize', 'CenterCrop', 'TenCrop', 'RandomRotation', 'PackClsInputs', 'center_box',
+    'five_crop_boxes',
     'DiRAViews', 'PackDiRAInputs', 'get_rng', 'LoadMedicalImage', 'LoadSegMask', 'SegResize',
     'SegRandomResizedCrop', 'SegRandomFlip', 'PackSegInputs'
 ]
