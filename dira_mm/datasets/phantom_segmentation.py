@@ -48,6 +48,7 @@ def _write_png(path: str, img: np.ndarray) -> None:
 def make_phantom_lung_dataset(out_dir: str = 'data/phantom_lungs',
                               num_train: int = 64,
                               num_val: int = 16,
+                              num_test: int = 16,
                               size: int = 128,
                               seed: int = 0,
                               structure: str = 'air') -> dict:
@@ -55,26 +56,28 @@ def make_phantom_lung_dataset(out_dir: str = 'data/phantom_lungs',
 
     ``out_dir/CXR_png/phantom_lung_{train,val}_XXXXX.png`` (8-bit gray images),
     ``out_dir/ManualMask/{leftMask,rightMask}/<same name>`` (0/255 masks of the patient's
-    left and right lung) and the lists ``train.txt`` / ``val.txt`` (image names). Train
-    phantom ``i`` is drawn from ``sample_chest_phantom_params([seed, 10, i])``, val from
-    ``[seed, 11, i]`` (not the phantoms of the pre-training demo data). Deterministic: the
-    same arguments give the same bytes.
+    left and right lung) and the lists ``train.txt`` / ``val.txt`` / ``test.txt`` (image
+    names). Train phantom ``i`` is drawn from ``sample_chest_phantom_params([seed, 10, i])``,
+    val from ``[seed, 11, i]``, test from ``[seed, 12, i]`` (not the phantoms of the
+    pre-training demo data). Deterministic: the same arguments give the same bytes.
 
     Read it with ``ImageMaskDataset(data_root=out_dir, ann_file='train.txt',
     data_prefix=dict(img_path='CXR_png', seg_map_path=['ManualMask/leftMask',
     'ManualMask/rightMask']))``.
 
     Returns:
-        dict: ``out_dir``, ``train_list``, ``val_list``, ``num_train``, ``num_val``.
+        dict: ``out_dir``, ``train_list``, ``val_list``, ``test_list`` and the counts.
     """
-    if size < 16 or num_train < 1 or num_val < 0:
+    if size < 16 or num_train < 1 or min(num_val, num_test) < 0:
         raise ValueError('make_phantom_lung_dataset needs size >= 16, num_train >= 1 and '
-                         f'num_val >= 0, got {size}, {num_train}, {num_val}.')
+                         f'num_val, num_test >= 0, got {size}, {num_train}, {num_val}, '
+                         f'{num_test}.')
     out_dir = osp.abspath(out_dir)
     for folder in [_IMAGE_DIR] + list(_MASK_DIRS.values()):
         os.makedirs(osp.join(out_dir, folder), exist_ok=True)
-    lists: Dict[str, List[str]] = dict(train=[], val=[])
-    for split, split_id, count in (('train', 10, num_train), ('val', 11, num_val)):
+    lists: Dict[str, List[str]] = dict(train=[], val=[], test=[])
+    for split, split_id, count in (('train', 10, num_train), ('val', 11, num_val),
+                                   ('test', 12, num_test)):
         for i in range(count):
             params = sample_chest_phantom_params([seed, split_id, i])
             name = f'phantom_lung_{split}_{i:05d}.png'
@@ -85,5 +88,6 @@ def make_phantom_lung_dataset(out_dir: str = 'data/phantom_lungs',
             lists[split].append(name)
     for split, names in lists.items():
         _write_atomic(osp.join(out_dir, f'{split}.txt'), ''.join(f'{n}\n' for n in names).encode())
-    return dict(out_dir=out_dir, train_list=osp.join(out_dir, 'train.txt'),
-                val_list=osp.join(out_dir, 'val.txt'), num_train=num_train, num_val=num_val)
+    summary = dict(out_dir=out_dir, num_train=num_train, num_val=num_val, num_test=num_test)
+    summary.update({f'{split}_list': osp.join(out_dir, f'{split}.txt') for split in lists})
+    return summary

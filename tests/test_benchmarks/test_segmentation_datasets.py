@@ -93,10 +93,12 @@ def test_list_file_with_explicit_masks_and_suffix(tmp_path):
 
 
 def test_phantom_lung_set_reads_like_montgomery(tmp_path):
-    info = make_phantom_lung_dataset(str(tmp_path), num_train=3, num_val=2, size=64, seed=1)
+    info = make_phantom_lung_dataset(str(tmp_path), num_train=3, num_val=2, num_test=1,
+                                     size=64, seed=1)
     ds = ImageMaskDataset(data_root=info['out_dir'], ann_file='val.txt', pipeline=PIPELINE,
                           data_prefix=dict(img_path='CXR_png', seg_map_path=MASK_DIRS))
     assert len(ds) == 2
+    assert open(info['test_list']).read() == 'phantom_lung_test_00000.png\n'
     masks = phantom_lung_masks(sample_chest_phantom_params([1, 11, 1]), 64)
     assert masks['left'].any() and masks['right'].any() and not (masks['left'] &
                                                                  masks['right']).any()

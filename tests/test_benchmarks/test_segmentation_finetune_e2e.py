@@ -77,7 +77,7 @@ def one_thread():
 
 def test_finetune_on_phantom_lungs_improves_dice_and_saves_the_best(tmp_path, one_thread):
     data = make_phantom_lung_dataset(str(tmp_path / 'lungs'), num_train=32, num_val=8,
-                                     size=64, seed=0)
+                                     num_test=0, size=64, seed=0)
     ckpt = str(tmp_path / 'dira.pth')
     pre = _tiny_dira_checkpoint(ckpt)
     cfg = _config(data['out_dir'], str(tmp_path / 'work'), ckpt, epochs=4)
