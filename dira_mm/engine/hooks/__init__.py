@@ -3,11 +3,12 @@ from .dataset_epoch_hook import DatasetEpochHook
 from .dira_stage_hook import DiRAStageHook
 from .fixed_lr_hook import FixedLRHook
 from .momentum_update_hook import MomentumUpdateHook
+from .probe_hook import ProbeHook
 from .reconstruction_vis_hook import ReconstructionVisHook
 from .safe_checkpoint_hook import SafeCheckpointHook
 from .skipped_samples_hook import SkippedSamplesHook
 
 __all__ = [
     'DatasetEpochHook', 'DiRAStageHook', 'FixedLRHook', 'MomentumUpdateHook', 'ReconstructionVisHook',
-    'SafeCheckpointHook', 'SkippedSamplesHook'
+    'SafeCheckpointHook', 'SkippedSamplesHook', 'ProbeHook'
 ]
