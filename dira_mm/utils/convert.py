@@ -5,8 +5,11 @@ the neck, the momentum encoder, the queue and the discriminator); a plain algori
 checkpoint holds ``backbone.*``. Downstream code wants only the U-Net, keyed as
 ``segmentation_models_pytorch.Unet`` (``encoder.*``, ``decoder.*``,
 ``segmentation_head.*``) or, for classification, the encoder keyed as torchvision's
-ResNet. :func:`verify_converted` loads the result into the target model and refuses any
-mismatch beyond the task head, so a partial load is never silent.
+ResNet; timm's ``resnet*`` models use the same names (``conv1``, ``bn1``, ``layer*``,
+``fc``), so the ``timm`` format is that encoder, checked against
+``timm.create_model(arch, num_classes=0)``. :func:`verify_converted` loads the result
+into the target model and refuses any mismatch beyond the task head, so a partial load is
+never silent.
 """
 import os
 import re
@@ -24,7 +27,7 @@ __all__ = [
 
 #: Prefixes tried by ``prefix='auto'``, in order: DiRA models, then plain algorithms.
 UNET_PREFIXES = ('ssl.backbone.', 'backbone.')
-FORMATS = ('smp', 'torchvision')
+FORMATS = ('smp', 'torchvision', 'timm')
 _UNET_PARTS = ('encoder.', 'decoder.', 'segmentation_head.')
 
 StateDict = Dict[str, Tensor]
@@ -76,15 +79,16 @@ def to_format(unet: StateDict, fmt: str = 'smp', drop_head: bool = False) -> Sta
 
     Args:
         unet: U-Net weights with smp keys (see :func:`extract_unet`).
-        fmt: ``'smp'`` (the whole U-Net, ``smp.Unet`` keys) or ``'torchvision'`` (the
-            encoder only, ``encoder.`` stripped, torchvision ResNet keys).
+        fmt: ``'smp'`` (the whole U-Net, ``smp.Unet`` keys), ``'torchvision'`` or
+            ``'timm'`` (the encoder only, ``encoder.`` stripped: torchvision's ResNet keys,
+            which timm's ResNet shares).
         drop_head: ``smp`` only: leave out ``segmentation_head.*`` (the reconstruction
             head is rarely wanted for a new task).
     """
     if fmt == 'smp':
         return OrderedDict((k, v) for k, v in unet.items()
                            if not (drop_head and k.startswith('segmentation_head.')))
-    if fmt == 'torchvision':
+    if fmt in ('torchvision', 'timm'):
         return OrderedDict((k[len('encoder.'):], v) for k, v in unet.items()
                            if k.startswith('encoder.'))
     raise WeightConversionError(f'Unknown format "{fmt}"; choose one of {FORMATS}.')
@@ -116,7 +120,9 @@ def build_target_model(fmt: str, arch: str,
 
     ``smp``: ``smp.Unet(arch, encoder_weights=None, classes=...)`` with the classes, input
     channels and decoder widths read off ``state_dict`` (default ``classes=1``);
-    ``torchvision``: ``torchvision.models.<arch>()``.
+    ``torchvision``: ``torchvision.models.<arch>()``; ``timm``:
+    ``timm.create_model(arch, pretrained=False, num_classes=0, in_chans=...)`` (no head; the
+    input channels read off ``conv1.weight``).
     """
     if fmt == 'smp':
         import segmentation_models_pytorch as smp
@@ -130,6 +136,15 @@ def build_target_model(fmt: str, arch: str,
         if not hasattr(torchvision.models, arch):
             raise WeightConversionError(f'torchvision.models has no "{arch}".')
         return getattr(torchvision.models, arch)(), f'torchvision.models.{arch}()'
+    if fmt == 'timm':
+        import timm
+        if not timm.is_model(arch):
+            raise WeightConversionError(f'timm has no model "{arch}".')
+        conv1 = (state_dict or {}).get('conv1.weight')
+        in_chans = int(conv1.shape[1]) if conv1 is not None and conv1.dim() == 4 else 3
+        return (timm.create_model(arch, pretrained=False, num_classes=0, in_chans=in_chans),
+                f"timm.create_model('{arch}', pretrained=False, num_classes=0, "
+                f'in_chans={in_chans})')
     raise WeightConversionError(f'Unknown format "{fmt}"; choose one of {FORMATS}.')
 
 
@@ -189,14 +204,15 @@ def verify_converted(converted: StateDict, fmt: str, arch: str,
                      drop_head: bool = False) -> Tuple[dict, str]:
     """Load ``converted`` into the target model; return the report and its text.
 
-    Only the task head may be missing: ``fc.*`` for torchvision, ``segmentation_head.*``
-    for smp when ``drop_head`` is set; anything else raises.
+    Only the task head may be missing: ``fc.*`` for torchvision (timm's model is built
+    without one), ``segmentation_head.*`` for smp when ``drop_head`` is set; anything else
+    raises.
 
     Raises:
         WeightConversionError: with the key-match report as the message.
     """
     model, built = build_target_model(fmt, arch, converted)
-    if fmt == 'torchvision':
+    if fmt in ('torchvision', 'timm'):
         allowed = [r'fc\..*']
     else:
         allowed = [r'segmentation_head\..*'] if drop_head else []
@@ -228,7 +244,7 @@ def convert_checkpoint(src: str, dst: str, fmt: str = 'smp', prefix: str = 'auto
         raise WeightConversionError(f'Unknown format "{fmt}"; choose one of {FORMATS}.')
     if drop_head and fmt != 'smp':
         raise WeightConversionError('--drop-head applies to --format smp only (torchvision '
-                                    'output holds the encoder only).')
+                                    'and timm output holds the encoder only).')
     register_safe_loader()
     checkpoint = CheckpointLoader.load_checkpoint(src, map_location='cpu')
     unet, used = extract_unet(checkpoint, prefix)

@@ -1,4 +1,4 @@
-"""Export the pre-trained U-Net of a dira_mm checkpoint (smp or torchvision keys).
+"""Export the pre-trained U-Net of a dira_mm checkpoint (smp, torchvision or timm keys).
 
 The checkpoint is read with ``weights_only=True``; the output is a plain dict of tensors.
 
@@ -10,6 +10,9 @@ Examples::
     # encoder only for torchvision.models.resnet50() (fc left to the new task)
     python tools/model_converters/extract_unet.py epoch_200.pth resnet50.pth \\
         --format torchvision --verify-arch resnet50
+    # encoder only for timm.create_model('resnet50') (same keys as torchvision's)
+    python tools/model_converters/extract_unet.py epoch_200.pth resnet50_timm.pth \\
+        --format timm --verify-arch resnet50
 
 Loading: ``model.load_state_dict(torch.load('unet.pth', weights_only=True))``.
 """
@@ -29,15 +32,17 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('checkpoint', help='dira_mm checkpoint (.pth)')
     parser.add_argument('out', help='output file (plain state dict)')
     parser.add_argument(
-        '--format', choices=['smp', 'torchvision'], default='smp',
-        help='smp: whole U-Net with smp.Unet keys; torchvision: encoder only, ResNet keys')
+        '--format', choices=['smp', 'torchvision', 'timm'], default='smp',
+        help='smp: whole U-Net with smp.Unet keys; torchvision / timm: encoder only, ResNet '
+        'keys (the same in both)')
     parser.add_argument(
         '--prefix', default='auto',
         help="key prefix of the U-Net: 'auto' (ssl.backbone. for DiRA, else backbone.), "
         "'ssl.backbone.', 'backbone.' or another prefix")
     parser.add_argument(
         '--verify-arch', metavar='ARCH',
-        help='build the target model (smp.Unet(ARCH) or torchvision.models.ARCH()), load '
+        help='build the target model (smp.Unet(ARCH), torchvision.models.ARCH() or '
+        'timm.create_model(ARCH, num_classes=0)), load '
         'the result and print a key-match report; any mismatch beyond the task head fails')
     parser.add_argument(
         '--drop-head', action='store_true',
