@@ -11,6 +11,7 @@ from mmengine.dist import master_only
 
 from dira_mm.registry import HOOKS
 from dira_mm.models.utils import get_ssl_algorithm, unwrap
+from .probe_hook import preserve_training_state
 
 
 def _to_uint8(x: torch.Tensor) -> np.ndarray:
@@ -66,10 +67,19 @@ class ReconstructionVisHook(Hook):
         if runner.epoch % self.interval == 0:
             self.render(runner, step=runner.epoch)
 
+    @staticmethod
+    def _validates_after(runner) -> bool:
+        """Whether mmengine's epoch loop validates after the epoch that just ended."""
+        if runner.val_loop is None:
+            return False
+        done = runner.epoch + 1
+        begin = getattr(runner.train_loop, 'val_begin', 1)
+        return done >= begin and (done % runner.val_interval == 0 or done == runner.max_epochs)
+
     def after_train_epoch(self, runner) -> None:
-        if runner.val_loop is None or runner.val_interval > runner.max_epochs:
-            if self.every_n_epochs(runner, self.interval):
-                self.render(runner, step=runner.epoch + 1)
+        # epochs followed by a validation render in after_val_epoch (with the val batch)
+        if not self._validates_after(runner) and self.every_n_epochs(runner, self.interval):
+            self.render(runner, step=runner.epoch + 1)
 
     @torch.no_grad()
     def make_grid(self, runner) -> Optional[np.ndarray]:
@@ -81,14 +91,11 @@ class ReconstructionVisHook(Hook):
         backbone = getattr(algo, 'backbone', None)
         if backbone is None or not getattr(backbone, 'with_decoder', False):
             return None
-        was_training = model.training
-        model.eval()
-        try:
+        # eval mode without gradients; each module's own mode and the RNG states come back
+        with preserve_training_state(model):
             data = model.data_preprocessor(self._batch, False)
             view = data['inputs'][getattr(model, 'restore_view', 0)]
             rec = backbone(view)
-        finally:
-            model.train(was_training)
         rows = []
         for i, ds in enumerate(data['data_samples']):
             cols = []
