@@ -38,8 +38,8 @@ from dira_mm.registry import DATASETS
 from .base_dataset import MedicalImageDataset
 
 __all__ = [
-    'PHANTOM_CLASSES', 'sample_chest_phantom_params', 'render_chest_phantom',
-    'chest_phantom_masks', 'generate_chest_phantom', 'ChestPhantomDataset', 'make_demo_dataset'
+    'PHANTOM_CLASSES', 'NODULE_RADIUS', 'NODULE_AMPLITUDE', 'sample_chest_phantom_params',
+    'render_chest_phantom', 'chest_phantom_masks', 'generate_chest_phantom', 'ChestPhantomDataset', 'make_demo_dataset'
 ]
 
 #: Label names, in the order of ``gt_label``.
@@ -58,10 +58,17 @@ def _as_rng(seed: SeedLike) -> np.random.Generator:
 # ---------------------------------------------------------------------------- anatomy
 
 
+#: Default nodule radius range (fraction of the image side) and peak density range.
+NODULE_RADIUS = (0.02, 0.035)
+NODULE_AMPLITUDE = (0.2, 0.3)
+
+
 def sample_chest_phantom_params(seed: SeedLike,
                                 p_nodule: float = 0.4,
                                 p_cardiomegaly: float = 0.4,
-                                p_effusion: float = 0.4) -> dict:
+                                p_effusion: float = 0.4,
+                                nodule_radius: Tuple[float, float] = NODULE_RADIUS,
+                                nodule_amplitude: Tuple[float, float] = NODULE_AMPLITUDE) -> dict:
     """Draw the anatomy and findings of one phantom.
 
     Args:
@@ -70,6 +77,11 @@ def sample_chest_phantom_params(seed: SeedLike,
         p_cardiomegaly (float): Probability of a cardio-thoracic ratio above 0.5.
             Defaults to 0.4.
         p_effusion (float): Probability of a pleural effusion. Defaults to 0.4.
+        nodule_radius (tuple[float, float]): Range of the nodule radius, as a fraction of
+            the image side. Defaults to (0.02, 0.035).
+        nodule_amplitude (tuple[float, float]): Range of the nodule's peak density (the
+            lungs' air is ~0.2 darker than soft tissue). Defaults to (0.2, 0.3); smaller,
+            fainter nodules (e.g. (0.01, 0.02) and (0.06, 0.12)) make a harder task.
 
     Returns:
         dict: Parameters in normalised coordinates, with ``labels`` (``nodule``,
@@ -118,21 +130,24 @@ def sample_chest_phantom_params(seed: SeedLike,
     p['effusion'] = effusion
     p['nodules'] = []
     if has_nodule:
-        p['nodules'] = _place_nodules(p, rng, int(rng.integers(1, 4)))
+        p['nodules'] = _place_nodules(p, rng, int(rng.integers(1, 4)), nodule_radius,
+                                      nodule_amplitude)
         has_nodule = bool(p['nodules'])
     p['labels'] = dict(nodule=int(has_nodule), cardiomegaly=int(has_cardiomegaly),
                        effusion=int(bool(effusion)))
     return p
 
 
-def _place_nodules(p: dict, rng: np.random.Generator, count: int) -> List[dict]:
+def _place_nodules(p: dict, rng: np.random.Generator, count: int,
+                   radius: Tuple[float, float] = NODULE_RADIUS,
+                   amplitude: Tuple[float, float] = NODULE_AMPLITUDE) -> List[dict]:
     """Rejection-sample nodule centres well inside the aerated lung."""
     nodules = []
     for _ in range(200):
         if len(nodules) == count:
             break
         lung = p['lungs'][int(rng.integers(0, 2))]
-        r = float(rng.uniform(0.02, 0.035))
+        r = float(rng.uniform(*radius))
         t, rho = rng.uniform(0, 2 * np.pi), np.sqrt(rng.uniform(0, 0.75))
         nu = lung['cx'] + lung['a'] * rho * np.cos(t)
         nv = lung['cy'] + lung['b'] * rho * np.sin(t)
@@ -144,8 +159,8 @@ def _place_nodules(p: dict, rng: np.random.Generator, count: int) -> List[dict]:
             continue
         if any(np.hypot(nu - n['u'], nv - n['v']) < 2.5 * max(r, n['r']) for n in nodules):
             continue
-        nodules.append(dict(u=float(nu), v=float(nv), r=r, amplitude=float(rng.uniform(0.2,
-                                                                                      0.3))))
+        nodules.append(dict(u=float(nu), v=float(nv), r=r,
+                            amplitude=float(rng.uniform(*amplitude))))
     return nodules
 
 
@@ -319,19 +334,23 @@ def generate_chest_phantom(seed: SeedLike,
                            size: int = 256,
                            p_nodule: float = 0.4,
                            p_cardiomegaly: float = 0.4,
-                           p_effusion: float = 0.4) -> Tuple[np.ndarray, Dict[str, int]]:
+                           p_effusion: float = 0.4,
+                           **nodule_kwargs) -> Tuple[np.ndarray, Dict[str, int]]:
     """Draw a chest phantom; the same seed gives the same image and labels.
 
     Args:
         seed (int | Sequence[int] | np.random.Generator): Seed or generator.
         size (int): Image side in pixels. Defaults to 256.
         p_nodule, p_cardiomegaly, p_effusion (float): Finding probabilities (0.4 each).
+        **nodule_kwargs: ``nodule_radius`` / ``nodule_amplitude`` ranges of
+            :func:`sample_chest_phantom_params`.
 
     Returns:
         tuple[np.ndarray, dict]: The uint8 ``(size, size)`` image and the labels
         ``dict(nodule=0|1, cardiomegaly=0|1, effusion=0|1)``.
     """
-    params = sample_chest_phantom_params(seed, p_nodule, p_cardiomegaly, p_effusion)
+    params = sample_chest_phantom_params(seed, p_nodule, p_cardiomegaly, p_effusion,
+                                         **nodule_kwargs)
     return render_chest_phantom(params, size), dict(params['labels'])
 
 
@@ -357,6 +376,8 @@ class ChestPhantomDataset(MedicalImageDataset):
         img_size (int): Image side in pixels. Defaults to 256.
         content_seed (int): Seed of the phantoms' content. Defaults to 0.
         p_nodule, p_cardiomegaly, p_effusion (float): Finding probabilities (0.4 each).
+        nodule_radius, nodule_amplitude (tuple[float, float]): Nodule size and density
+            ranges (see :func:`sample_chest_phantom_params`).
         **kwargs: Arguments of ``MedicalImageDataset`` (``pipeline``, ``seed``, ...).
     """
 
@@ -369,6 +390,8 @@ class ChestPhantomDataset(MedicalImageDataset):
                  p_nodule: float = 0.4,
                  p_cardiomegaly: float = 0.4,
                  p_effusion: float = 0.4,
+                 nodule_radius: Tuple[float, float] = NODULE_RADIUS,
+                 nodule_amplitude: Tuple[float, float] = NODULE_AMPLITUDE,
                  **kwargs) -> None:
         if num_samples < 1 or img_size < 16:
             raise ValueError('ChestPhantomDataset needs num_samples >= 1 and img_size >= 16, '
@@ -377,6 +400,8 @@ class ChestPhantomDataset(MedicalImageDataset):
         self.img_size = int(img_size)
         self.content_seed = int(content_seed)
         self.probabilities = (float(p_nodule), float(p_cardiomegaly), float(p_effusion))
+        self.nodule_kwargs = dict(nodule_radius=tuple(map(float, nodule_radius)),
+                                  nodule_amplitude=tuple(map(float, nodule_amplitude)))
         kwargs.setdefault('check_files', 'none')
         super().__init__(**kwargs)
 
@@ -384,7 +409,8 @@ class ChestPhantomDataset(MedicalImageDataset):
         """Draw the parameters of every phantom (the images are drawn on access)."""
         data_list = []
         for i in range(self.num_samples):
-            params = sample_chest_phantom_params([self.content_seed, i], *self.probabilities)
+            params = sample_chest_phantom_params([self.content_seed, i], *self.probabilities,
+                                                 **self.nodule_kwargs)
             data_list.append(dict(phantom=params, gt_label=phantom_gt_label(params)))
         return data_list
 
@@ -441,7 +467,10 @@ def make_demo_dataset(out_dir: str = 'data/demo',
                       num_val: int = 32,
                       size: int = 256,
                       seed: int = 0,
-                      include_dicom: bool = True) -> dict:
+                      include_dicom: bool = True,
+                      num_test: int = 0,
+                      nodule_radius: Tuple[float, float] = NODULE_RADIUS,
+                      nodule_amplitude: Tuple[float, float] = NODULE_AMPLITUDE) -> dict:
     """Write the embedded demo dataset in the ChestX-ray14 layout.
 
     ``out_dir`` receives ``phantom_train_XXXXX.png`` / ``phantom_val_XXXXX.png`` (8-bit gray
@@ -463,27 +492,48 @@ def make_demo_dataset(out_dir: str = 'data/demo',
         size (int): Phantom side in pixels. Defaults to 256.
         seed (int): Content seed. Defaults to 0.
         include_dicom (bool): Add the real radiograph. Defaults to True.
+        num_test (int): Number of test phantoms (``phantom_test_XXXXX.png`` from
+            ``[seed, 2, i]``, listed in ``test.txt``); 0 writes no test split. Defaults to 0.
+        nodule_radius, nodule_amplitude (tuple[float, float]): Nodule size and density
+            ranges (see :func:`sample_chest_phantom_params`); smaller, fainter nodules make
+            a harder task.
 
     Returns:
-        dict: ``out_dir``, ``train_list``, ``val_list``, ``num_train``/``num_val`` (list
-        lines) and ``written`` (False when the folder was already complete).
+        dict: ``out_dir``, ``train_list``, ``val_list`` (and ``test_list``),
+        ``num_train``/``num_val``/``num_test`` (list lines) and ``written`` (False when the
+        folder was already complete).
     """
     args = dict(num_train=int(num_train), num_val=int(num_val), size=int(size), seed=int(seed),
                 include_dicom=bool(include_dicom), version=1)
+    nodule_kwargs = dict(nodule_radius=tuple(map(float, nodule_radius)),
+                         nodule_amplitude=tuple(map(float, nodule_amplitude)))
+    # recorded only when not the defaults, so folders written before they existed stay valid
+    if num_test:
+        args['num_test'] = int(num_test)
+    for key, default in (('nodule_radius', NODULE_RADIUS), ('nodule_amplitude',
+                                                            NODULE_AMPLITUDE)):
+        if nodule_kwargs[key] != tuple(default):
+            args[key] = list(nodule_kwargs[key])
     out_dir = osp.abspath(out_dir)
     summary = dict(out_dir=out_dir, train_list=osp.join(out_dir, 'train.txt'),
                    val_list=osp.join(out_dir, 'val.txt'),
-                   num_train=args['num_train'] + int(include_dicom), num_val=args['num_val'])
+                   num_train=args['num_train'] + int(include_dicom), num_val=args['num_val'],
+                   num_test=int(num_test))
+    if num_test:
+        summary['test_list'] = osp.join(out_dir, 'test.txt')
     manifest_path = osp.join(out_dir, _MANIFEST)
     if _demo_is_complete(out_dir, manifest_path, args):
         return dict(summary, written=False)
 
     os.makedirs(out_dir, exist_ok=True)
     files: Dict[str, int] = {}
-    lines: Dict[str, List[str]] = dict(train=[], val=[])
-    for split, split_id, count in (('train', 0, num_train), ('val', 1, num_val)):
+    splits = [('train', 0, num_train), ('val', 1, num_val)]
+    if num_test:
+        splits.append(('test', 2, num_test))
+    lines: Dict[str, List[str]] = {split: [] for split, _, _ in splits}
+    for split, split_id, count in splits:
         for i in range(count):
-            params = sample_chest_phantom_params([seed, split_id, i])
+            params = sample_chest_phantom_params([seed, split_id, i], **nodule_kwargs)
             name = f'phantom_{split}_{i:05d}.png'
             ok, buf = cv2.imencode('.png', render_chest_phantom(params, size),
                                    [cv2.IMWRITE_PNG_COMPRESSION, 6])
@@ -500,7 +550,7 @@ def make_demo_dataset(out_dir: str = 'data/demo',
             os.replace(dst + '.tmp', dst)
         files[_DEMO_DICOM] = osp.getsize(dst)
         lines['train'].append(_list_line(_DEMO_DICOM, None))
-    for split in ('train', 'val'):
+    for split in lines:
         data = ('\n'.join(lines[split]) + '\n').encode()
         _write_atomic(osp.join(out_dir, f'{split}.txt'), data)
         files[f'{split}.txt'] = len(data)

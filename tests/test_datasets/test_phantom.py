@@ -1,5 +1,6 @@
 """Chest phantoms: determinism, visible labels, the phantom dataset and the demo data."""
 import copy
+import json
 import os
 import os.path as osp
 import runpy
@@ -190,3 +191,48 @@ def test_make_demo_data_tool(tmp_path, monkeypatch, capsys):
     assert 'written' in capsys.readouterr().out
     assert (out / 'train.txt').read_text().count('\n') == 2
     assert not (out / 'RG1_UNCI.dcm').exists()
+
+
+def test_subtle_nodules_and_a_test_split(tmp_path):
+    """Nodule size/density ranges are honoured, the rest of the anatomy is the same draw, and
+    ``num_test`` adds a third, disjoint split; default folders keep their manifest."""
+    subtle = dict(nodule_radius=(0.015, 0.025), nodule_amplitude=(0.08, 0.14))
+    radii, amps = [], []
+    for i in range(60):
+        plain = sample_chest_phantom_params([3, i], p_nodule=1.0)
+        small = sample_chest_phantom_params([3, i], p_nodule=1.0, **subtle)
+        assert small['heart'] == plain['heart'] and small['lungs'] == plain['lungs']
+        assert len(small['nodules']) >= 1
+        radii += [n['r'] for n in small['nodules']]
+        amps += [n['amplitude'] for n in small['nodules']]
+        for n in plain['nodules']:
+            assert 0.02 <= n['r'] <= 0.035 and 0.2 <= n['amplitude'] <= 0.3
+    assert 0.015 <= min(radii) and max(radii) <= 0.025 and max(radii) - min(radii) > 0.007
+    assert 0.08 <= min(amps) and max(amps) <= 0.14 and max(amps) - min(amps) > 0.04
+    ds = ChestPhantomDataset(num_samples=3, img_size=32, p_nodule=1.0, **subtle)
+    assert all(0.015 <= n['r'] <= 0.025 for d in ds.data_list for n in d['phantom']['nodules'])
+
+    out = tmp_path / 'hard'
+    summary = make_demo_dataset(str(out), num_train=3, num_val=2, num_test=4, size=64, seed=1,
+                                include_dicom=False, **subtle)
+    assert summary['num_test'] == 4 and summary['test_list'] == str(out / 'test.txt')
+    test = (out / 'test.txt').read_text().splitlines()
+    assert [line.split()[0] for line in test] == [f'phantom_test_{i:05d}.png' for i in range(4)]
+    for i, line in enumerate(test):
+        params = sample_chest_phantom_params([1, 2, i], **subtle)
+        assert int(line.split()[6]) == params['labels']['nodule']
+        np.testing.assert_array_equal(read_image(str(out / f'phantom_test_{i:05d}.png')),
+                                      render_chest_phantom(params, 64))
+    manifest = json.loads((out / 'demo_manifest.json').read_text())
+    assert manifest['args']['num_test'] == 4
+    assert manifest['args']['nodule_radius'] == [0.015, 0.025]
+    assert not make_demo_dataset(str(out), num_train=3, num_val=2, num_test=4, size=64, seed=1,
+                                 include_dicom=False, **subtle)['written']
+    # other nodule ranges are another dataset: rewritten
+    assert make_demo_dataset(str(out), num_train=3, num_val=2, num_test=4, size=64, seed=1,
+                             include_dicom=False)['written']
+    plain = make_demo_dataset(str(tmp_path / 'plain'), num_train=1, num_val=1, size=32,
+                              include_dicom=False)
+    args = json.loads((tmp_path / 'plain' / 'demo_manifest.json').read_text())['args']
+    assert set(args) == {'num_train', 'num_val', 'size', 'seed', 'include_dicom', 'version'}
+    assert 'test_list' not in plain and not (tmp_path / 'plain' / 'test.txt').exists()

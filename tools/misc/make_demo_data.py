@@ -32,6 +32,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--seed', type=int, default=0, help='content seed')
     parser.add_argument('--no-dicom', action='store_true',
                         help='leave out the real radiograph of pydicom-data')
+    parser.add_argument('--num-test', type=int, default=0,
+                        help='test phantoms in test.txt (default: 0, no test split)')
+    parser.add_argument('--nodule-radius', type=float, nargs=2, metavar=('MIN', 'MAX'),
+                        default=(0.02, 0.035), help='nodule radius range (fraction of the side)')
+    parser.add_argument('--nodule-amplitude', type=float, nargs=2, metavar=('MIN', 'MAX'),
+                        default=(0.2, 0.3), help='nodule peak density range')
     return parser.parse_args(argv)
 
 
@@ -40,10 +46,13 @@ def main(argv=None) -> None:
     start = time.perf_counter()
     summary = make_demo_dataset(args.out, num_train=args.num_train, num_val=args.num_val,
                                 size=args.size, seed=args.seed,
-                                include_dicom=not args.no_dicom)
+                                include_dicom=not args.no_dicom, num_test=args.num_test,
+                                nodule_radius=args.nodule_radius,
+                                nodule_amplitude=args.nodule_amplitude)
     state = 'written' if summary['written'] else 'already complete, left as it is'
     print(f"Demo data in {summary['out_dir']} ({state}, {time.perf_counter() - start:.1f} s): "
-          f"train.txt {summary['num_train']} images, val.txt {summary['num_val']} images. "
+          f"train.txt {summary['num_train']} images, val.txt {summary['num_val']} images"
+          + (f", test.txt {summary['num_test']} images" if summary['num_test'] else '') + '. '
           f"Use data_root='{args.out}', data_prefix=dict(img_path='').")
 
 

@@ -198,14 +198,22 @@ class MultiLabelClassifier(BaseModel):
         return report
 
     # ------------------------------------------------------------------ forward
-    def extract_feat(self, inputs: Tensor) -> Tensor:
-        """Pooled features ``(B, in_channels)`` of images ``(B, C, H, W)``."""
+    def feature_map(self, inputs: Tensor) -> Tensor:
+        """The deepest feature map ``(B, in_channels, h, w)`` of images ``(B, C, H, W)``.
+
+        The head sees its global average, so ``head.weight @ feature_map`` is the class
+        activation map (see :mod:`dira_mm.visualization.cam`).
+        """
         forward = getattr(self.backbone, 'forward_encoder', self.backbone)
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.linear_probe):
             feats = forward(inputs)
         if isinstance(feats, (list, tuple)):
             feats = feats[-1]
-        return feats.flatten(2).mean(dim=2)
+        return feats
+
+    def extract_feat(self, inputs: Tensor) -> Tensor:
+        """Pooled features ``(B, in_channels)`` of images ``(B, C, H, W)``."""
+        return self.feature_map(inputs).flatten(2).mean(dim=2)
 
     def _logits(self, inputs: Union[Tensor, Sequence[Tensor]]) -> Tensor:
         if isinstance(inputs, (list, tuple)):
