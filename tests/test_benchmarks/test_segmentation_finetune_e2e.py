@@ -43,8 +43,10 @@ def _config(data_root, work_dir, pretrained, epochs):
         'default_hooks.logger.interval': 1,
     })
     for key in ('train_dataloader', 'val_dataloader'):
-        cfg[key].dataset.data_root = data_root
-        for t in cfg[key].dataset.pipeline:
+        dataset = cfg[key].dataset
+        dataset = dataset.get('dataset', dataset)  # through the label-fraction wrapper
+        dataset.data_root = data_root
+        for t in dataset.pipeline:
             if 'size' in t:
                 t['size'] = 64
     cfg.test_dataloader = cfg.val_dataloader

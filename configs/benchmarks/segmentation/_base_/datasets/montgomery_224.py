@@ -35,7 +35,9 @@ train_dataloader = dict(
     drop_last=False,
     sampler=dict(type='DefaultSampler', shuffle=True),
     collate_fn=dict(type='default_collate'),
-    dataset=dict(_dataset, ann_file='train.txt', pipeline=train_pipeline, seed=0))
+    # the label fractions of the benchmark: train_dataloader.dataset.fraction=0.25 (seed 99)
+    dataset=dict(type='LabelFractionDataset', fraction=1.0, seed=99,
+                 dataset=dict(_dataset, ann_file='train.txt', pipeline=train_pipeline, seed=0)))
 val_dataloader = dict(
     train_dataloader,
     sampler=dict(type='DefaultSampler', shuffle=False),

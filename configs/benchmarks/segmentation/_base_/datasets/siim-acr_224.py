@@ -11,8 +11,9 @@ _dataset = dict(
     ann_file='train-rle.csv',
     data_prefix=dict(img_path='dicom-images-train'),
     on_error='raise')
-train_dataloader = dict(dataset=dict(_delete_=True, **_dataset, split_file='train.txt',
-                                     pipeline=_base_.train_pipeline, seed=0))
+train_dataloader = dict(dataset=dict(
+    _delete_=True, type='LabelFractionDataset', fraction=1.0, seed=99,
+    dataset=dict(**_dataset, split_file='train.txt', pipeline=_base_.train_pipeline, seed=0)))
 val_dataloader = dict(dataset=dict(_delete_=True, **_dataset, split_file='val.txt',
                                    pipeline=_base_.val_pipeline))
 test_dataloader = dict(dataset=dict(_delete_=True, **_dataset, split_file='test.txt',
