@@ -78,6 +78,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     parser.add_argument('--methods', nargs='+', default=list(PRETRAIN_CONFIGS),
                         choices=list(PRETRAIN_CONFIGS), help='pre-training methods to compare')
+    parser.add_argument('--nodule-radius', type=float, nargs=2, metavar=('MIN', 'MAX'),
+                        default=SUBTLE_NODULES['nodule_radius'],
+                        help='nodule radius range, fraction of the side (default: subtle)')
+    parser.add_argument('--nodule-amplitude', type=float, nargs=2, metavar=('MIN', 'MAX'),
+                        default=SUBTLE_NODULES['nodule_amplitude'],
+                        help='nodule peak density range (default: subtle)')
     parser.add_argument('--quick', action='store_true',
                         help='a few images and iterations: checks the code, not the result')
     args = parser.parse_args(argv)
@@ -89,6 +95,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error(f'--fraction must be in (0, 1], got {args.fraction}.')
     if args.pretrain_epochs < 2:
         parser.error('--pretrain-epochs must be >= 2 (DiRA warms up for half of them).')
+    args.nodules = dict(nodule_radius=tuple(args.nodule_radius),
+                        nodule_amplitude=tuple(args.nodule_amplitude))
     return args
 
 
@@ -233,7 +241,7 @@ def probe_scores(cfg: Config) -> Dict[str, float]:
 
 
 @torch.no_grad()
-def nodule_pointing_game(model, cfg: Config, size: int = 128) -> float:
+def nodule_pointing_game(model, cfg: Config, nodules: dict, size: int = 128) -> float:
     """Share (%) of nodule-positive test phantoms whose Nodule CAM peaks on a nodule.
 
     The test images are resized to ``size`` (no crop), so each nodule's disk is known from
@@ -255,7 +263,7 @@ def nodule_pointing_game(model, cfg: Config, size: int = 128) -> float:
     hits = []
     model.eval()
     for i, name in enumerate(names):
-        params = sample_chest_phantom_params([0, 2, i], **SUBTLE_NODULES)
+        params = sample_chest_phantom_params([0, 2, i], **nodules)
         if not params['nodules']:
             continue
         data = pipeline(dict(img_path=osp.join(root, name)))
@@ -270,13 +278,13 @@ def nodule_pointing_game(model, cfg: Config, size: int = 128) -> float:
     return 100.0 * float(np.mean(hits)) if hits else float('nan')
 
 
-def run_finetune(cfg: Config) -> Dict[str, float]:
+def run_finetune(cfg: Config, nodules: dict) -> Dict[str, float]:
     from mmengine.runner import Runner
 
     runner = Runner.from_cfg(cfg)
     runner.train()
     metrics = {k: float(v) for k, v in runner.test().items()}
-    metrics['pointing_game/Nodule'] = nodule_pointing_game(runner.model, cfg)
+    metrics['pointing_game/Nodule'] = nodule_pointing_game(runner.model, cfg, nodules)
     del runner
     gc.collect()
     return metrics
@@ -293,8 +301,10 @@ def _mean_std(values: List[float]) -> str:
 
 def markdown_table(results: dict, command: str) -> str:
     seeds = results['seeds']
+    radius, amplitude = (results['nodules'][k] for k in ('nodule_radius', 'nodule_amplitude'))
     lines = [
-        f'Mean AUC (%) of Nodule (subtle), Cardiomegaly, Effusion on {results["num_test"]} '
+        f'Mean AUC (%) of Nodule (radius {radius[0]:g}-{radius[1]:g} of the side, density '
+        f'{amplitude[0]:g}-{amplitude[1]:g}), Cardiomegaly, Effusion on {results["num_test"]} '
         f'held-out phantoms; {results["num_labelled"]} labelled training images '
         f'({100 * results["fraction"]:g} %). Probes: frozen encoder. Fine-tune: '
         f'{results["finetune_epochs"]} epochs, seeds {" ".join(map(str, seeds))} '
@@ -326,7 +336,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
     args.work_dir = osp.abspath(args.work_dir)
     data_root = osp.join(args.work_dir, 'data')
     data = make_demo_dataset(data_root, num_train=args.num_train, num_val=args.num_val,
-                             num_test=args.num_test, size=256, seed=0, **SUBTLE_NODULES)
+                             num_test=args.num_test, size=256, seed=0, **args.nodules)
     data_root = data['out_dir'] + '/'
 
     inits: Dict[str, Tuple[Optional[str], Optional[float]]] = {'random': (None, None)}
@@ -341,7 +351,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
         finetune = []
         for seed in args.seeds:
             cfg = finetune_config(args, data_root, seed, checkpoint, name)
-            finetune.append(run_finetune(cfg))
+            finetune.append(run_finetune(cfg, args.nodules))
         rows[name] = dict(checkpoint=checkpoint, pretrain_s=seconds, probe=probe,
                           finetune=finetune)
         if num_labelled is None:
@@ -356,7 +366,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
     results = dict(command=command, seeds=args.seeds, fraction=args.fraction,
                    num_labelled=num_labelled, num_test=args.num_test,
                    pretrain_epochs=args.pretrain_epochs, finetune_epochs=args.finetune_epochs,
-                   momentum=args.momentum, nodules=SUBTLE_NODULES, rows=rows)
+                   momentum=args.momentum, nodules=args.nodules, rows=rows)
     results['table'] = markdown_table(results, command)
     with open(osp.join(args.work_dir, 'results.json'), 'w') as f:
         json.dump(results, f, indent=2)
