@@ -26,7 +26,7 @@ The whole experiment on 2 CPU cores, with nothing downloaded:
      of the fine-tuned model's Nodule CAM against the phantoms' known nodule positions.
 
 The Markdown table (also in ``<work-dir>/results.json``) ends with the command that made it.
-Defaults take about 25 minutes on 2 CPU cores::
+Defaults take about 35 minutes on 2 CPU cores::
 
     python benchmarks/transfer_demo.py --work-dir work_dirs/transfer_demo
 
