@@ -36,7 +36,6 @@ import argparse
 import copy
 import gc
 import json
-import os
 import os.path as osp
 import shlex
 import sys
@@ -53,6 +52,8 @@ except ImportError:
 import numpy as np
 import torch
 from mmengine.config import Config
+
+from dira_mm.utils import isolate_run, iter_dataset_cfgs, leaf_dataset_cfg
 
 PRETRAIN_CONFIGS = {
     'MoCo-v2': 'configs/dira/di-mocov2_resnet18_1xb16-coslr-12e_demo.py',
@@ -100,22 +101,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def _unique_names(cfg: Config, tag: str) -> None:
-    """mmengine keeps named singletons (logger, visualizer): one name per run."""
-    cfg.experiment_name = f'{tag}_{os.getpid()}_{time.monotonic_ns()}'
-    if cfg.get('visualizer') is not None:
-        cfg.visualizer.name = f'visualizer_{cfg.experiment_name}'
-    cfg.launcher = 'none'
-    cfg.load_from, cfg.resume = None, False
-
-
 def _set_data_root(loader_cfg, data_root: str) -> None:
     """Point every dataset of a dataloader config (through wrappers) at ``data_root``."""
-    dataset = loader_cfg.dataset
-    while dataset is not None:
+    for dataset in iter_dataset_cfgs(loader_cfg.dataset):
         if 'data_root' in dataset:
             dataset.data_root = data_root
-        dataset = dataset.get('dataset')
 
 
 def pretrain_config(args, method: str, data_root: str, quick: bool) -> Config:
@@ -144,7 +134,7 @@ def pretrain_config(args, method: str, data_root: str, quick: bool) -> Config:
     if quick:
         cfg.train_dataloader.batch_size = cfg.val_dataloader.batch_size = 4
         cfg.model.discriminative.queue_len = 64
-    _unique_names(cfg, f'pretrain_{method}')
+    isolate_run(cfg, f'pretrain_{method}')
     return cfg
 
 
@@ -158,8 +148,8 @@ def finetune_config(args, data_root: str, seed: int, pretrained: Optional[str],
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         _set_data_root(cfg[loader], data_root)
     cfg.train_dataloader.dataset.fraction = args.fraction
-    _leaf(cfg.train_dataloader.dataset).seed = seed
-    _leaf(cfg.test_dataloader.dataset).ann_file = 'test.txt'
+    leaf_dataset_cfg(cfg.train_dataloader.dataset).seed = seed
+    leaf_dataset_cfg(cfg.test_dataloader.dataset).ann_file = 'test.txt'
     # no model selection: train a fixed number of epochs, test the last weights
     epochs = args.finetune_epochs
     cfg.train_cfg.max_epochs = epochs
@@ -170,14 +160,8 @@ def finetune_config(args, data_root: str, seed: int, pretrained: Optional[str],
     if args.quick:
         for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
             cfg[loader].batch_size = 4
-    _unique_names(cfg, f'finetune_{name}_{seed}')
+    isolate_run(cfg, f'finetune_{name}_{seed}')
     return cfg
-
-
-def _leaf(dataset):
-    while 'pipeline' not in dataset and isinstance(dataset.get('dataset'), dict):
-        dataset = dataset.dataset
-    return dataset
 
 
 def _last_checkpoint(work_dir: str) -> str:
@@ -199,11 +183,12 @@ def run_pretrain(cfg: Config) -> Tuple[str, float]:
 
 @torch.no_grad()
 def probe_scores(cfg: Config) -> Dict[str, float]:
-    """k-NN and linear probe AUCs (%) of the frozen encoder that ``cfg.model`` loads."""
+    """k-NN and linear probe AUCs (%) of the frozen encoder that ``cfg.model`` loads: the
+    ``ProbeHook``'s feature extraction and probes, on the labelled train and the test split."""
     from mmengine.registry import DefaultScope
     from mmengine.runner import Runner
 
-    from dira_mm.evaluation.functional import knn_predict, linear_probe_predict, multilabel_auc
+    from dira_mm.engine.hooks.probe_hook import extract_probe_features, probe_aucs
     from dira_mm.registry import MODELS
 
     with DefaultScope.overwrite_default_scope('dira_mm'):
@@ -211,33 +196,17 @@ def probe_scores(cfg: Config) -> Dict[str, float]:
         model = MODELS.build(cfg.model)
         model.init_weights()
         model.eval()
-        val_pipeline = _leaf(cfg.val_dataloader.dataset).pipeline
+        val_pipeline = leaf_dataset_cfg(cfg.val_dataloader.dataset).pipeline
 
         def features(loader_cfg) -> Tuple[torch.Tensor, torch.Tensor]:
             loader_cfg = copy.deepcopy(loader_cfg)
-            _leaf(loader_cfg.dataset).pipeline = val_pipeline
+            leaf_dataset_cfg(loader_cfg.dataset).pipeline = val_pipeline  # deterministic
             loader_cfg.sampler = dict(type='DefaultSampler', shuffle=False)
-            loader = Runner.build_dataloader(loader_cfg, seed=0)
-            feats, labels = [], []
-            for data in loader:
-                data = model.data_preprocessor(data, False)
-                feats.append(model.extract_feat(data['inputs']).float())
-                labels.append(torch.stack([torch.as_tensor(ds.gt_label, dtype=torch.float32)
-                                           for ds in data['data_samples']]))
-            return torch.cat(feats), torch.cat(labels)
+            return extract_probe_features(model, Runner.build_dataloader(loader_cfg, seed=0))
 
-        train_x, train_y = features(cfg.train_dataloader)
-        test_x, test_y = features(cfg.test_dataloader)
-    results = {}
-    for probe, scores in (('knn', knn_predict(train_x, train_y, test_x, k=10,
-                                              temperature=0.07)),
-                          ('linear', linear_probe_predict(train_x, train_y, test_x, steps=300,
-                                                          weight_decay=1e-4))):
-        mean, per_class = multilabel_auc(scores, test_y)
-        results[probe] = 100.0 * float(mean)
-        for cls, value in zip(CLASSES, per_class):
-            results[f'{probe}/{cls}'] = 100.0 * float(value)
-    return results
+        train, test = features(cfg.train_dataloader), features(cfg.test_dataloader)
+    return probe_aucs(train, test, knn_cfg=dict(k=10, temperature=0.07),
+                      linear_cfg=dict(steps=300, weight_decay=1e-4), class_names=CLASSES)
 
 
 @torch.no_grad()
@@ -253,10 +222,10 @@ def nodule_pointing_game(model, cfg: Config, nodules: dict, size: int = 128) -> 
     from dira_mm.evaluation.functional import pointing_game_hit
     from dira_mm.visualization import class_activation_maps
 
-    pipeline = copy.deepcopy(_leaf(cfg.val_dataloader.dataset).pipeline)
+    pipeline = copy.deepcopy(leaf_dataset_cfg(cfg.val_dataloader.dataset).pipeline)
     pipeline[1]['size'] = pipeline[2]['size'] = size  # Resize, CenterCrop: the whole image
     pipeline = Compose(pipeline)
-    root = _leaf(cfg.test_dataloader.dataset).data_root
+    root = leaf_dataset_cfg(cfg.test_dataloader.dataset).data_root
     with open(osp.join(root, 'test.txt')) as f:
         names = [line.split()[0] for line in f if line.strip()]
     yy, xx = np.mgrid[:size, :size] + 0.5
@@ -318,8 +287,8 @@ def markdown_table(results: dict, command: str) -> str:
         fine = [t['auc'] for t in row['finetune']]
         nodule = [t.get('auc/Nodule', float('nan')) for t in row['finetune']]
         point = [t['pointing_game/Nodule'] for t in row['finetune']]
-        lines.append(f'| {name} | {pre} | {row["probe"]["knn"]:.2f} | '
-                     f'{row["probe"]["linear"]:.2f} | {_mean_std(fine)} | {_mean_std(nodule)} '
+        lines.append(f'| {name} | {pre} | {row["probe"]["knn_auc"]:.2f} | '
+                     f'{row["probe"]["linear_auc"]:.2f} | {_mean_std(fine)} | {_mean_std(nodule)} '
                      f'| {_mean_std(point)} |')
     lines += ['', 'Pointing game: share (%) of the nodule-positive test phantoms whose Nodule '
               'CAM (fine-tuned model, whole image at 128 px) peaks within 8.6 px (15 px at '

@@ -8,6 +8,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 from dira_mm.registry import MODELS, OPTIM_WRAPPER_CONSTRUCTORS, TRANSFORMS
+from dira_mm.utils import leaf_dataset_cfg
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = sorted(p for p in glob.glob(osp.join(REPO, 'configs', '**', '*.py'), recursive=True)
@@ -76,10 +77,7 @@ def test_config_builds(path):
     model = MODELS.build(cfg.model)
     # the registered pipeline builds
     for key in ('train_dataloader', 'val_dataloader'):
-        dataset = cfg[key].dataset
-        while 'pipeline' not in dataset and 'dataset' in dataset:  # dataset wrappers
-            dataset = dataset.dataset
-        for t in dataset.pipeline:
+        for t in leaf_dataset_cfg(cfg[key].dataset).pipeline:  # through dataset wrappers
             TRANSFORMS.build(t)
     # optimizers: one wrapper, or generator + discriminator over the model's children
     ow_cfg = cfg.optim_wrapper.to_dict() if hasattr(cfg.optim_wrapper, 'to_dict') else \

@@ -2,6 +2,7 @@
 from .checkpoint import (PLAIN_TYPE_TAG, UnsafeCheckpointError, find_unsafe_globals,
                          from_plain, get_rng_state, register_safe_loader,
                          safe_torch_load, set_rng_state, to_plain)
+from .config import isolate_run, iter_dataset_cfgs, leaf_dataset_cfg
 from .convert import (WeightConversionError, convert_checkpoint, extract_unet,
                       verify_converted)
 from .dist import cpu_dist_env, setup_cpu_distributed, teardown_distributed
@@ -12,5 +13,5 @@ __all__ = [
     'get_rng_state', 'register_safe_loader', 'safe_torch_load', 'set_rng_state',
     'to_plain', 'WeightConversionError', 'convert_checkpoint', 'extract_unet',
     'verify_converted', 'cpu_dist_env', 'setup_cpu_distributed', 'teardown_distributed',
-    'register_all_modules'
+    'register_all_modules', 'iter_dataset_cfgs', 'leaf_dataset_cfg', 'isolate_run'
 ]

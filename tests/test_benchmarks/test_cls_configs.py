@@ -6,15 +6,14 @@ import os.path as osp
 import pytest
 from mmengine.config import Config
 
+from dira_mm.utils import leaf_dataset_cfg
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CLS_DIR = osp.join(REPO, 'configs', 'benchmarks', 'classification')
 CONFIGS = sorted(glob.glob(osp.join(CLS_DIR, '*.py')))
 
 
-def _leaf(dataset):
-    while 'pipeline' not in dataset:
-        dataset = dataset.dataset
-    return dataset
+_leaf = leaf_dataset_cfg
 
 
 def _types(pipeline):

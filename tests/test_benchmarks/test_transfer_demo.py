@@ -30,7 +30,7 @@ def test_transfer_demo_quick(tmp_path):
     manifest = json.load(open(osp.join(data, 'demo_manifest.json')))
     assert manifest['args']['nodule_amplitude'] == [0.08, 0.14]
     for name, row in results['rows'].items():
-        for key in ('knn', 'linear', 'knn/Nodule', 'linear/Effusion'):
+        for key in ('knn_auc', 'linear_auc', 'knn_auc/Nodule', 'linear_auc/Effusion'):
             assert 0 <= row['probe'][key] <= 100, (name, key)
         (trial, ) = row['finetune']
         assert 0 <= trial['auc'] <= 100 and 0 <= trial['pointing_game/Nodule'] <= 100

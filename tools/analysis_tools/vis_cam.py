@@ -38,6 +38,8 @@ import numpy as np
 import torch
 from mmengine.config import Config, DictAction
 
+from dira_mm.utils import leaf_dataset_cfg
+
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
@@ -65,12 +67,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.target_layer and args.method != 'gradcam':
         parser.error('--target-layer applies to --method gradcam only.')
     return args
-
-
-def _leaf(dataset):
-    while 'pipeline' not in dataset and isinstance(dataset.get('dataset'), dict):
-        dataset = dataset.dataset
-    return dataset
 
 
 def _class_indices(wanted: Optional[List[str]], names: List[str]) -> List[int]:
@@ -107,11 +103,11 @@ def build(args):
     model = MODELS.build(model_cfg)
     load_checkpoint(model, args.checkpoint, map_location='cpu', strict=True)
     model.to(args.device).eval()
-    pipeline_cfg = copy.deepcopy(_leaf(cfg.val_dataloader.dataset).pipeline)
+    pipeline_cfg = copy.deepcopy(leaf_dataset_cfg(cfg.val_dataloader.dataset).pipeline)
     dataset = None
     if not args.img:
         dataset_cfg = copy.deepcopy(cfg[f'{args.split}_dataloader'].dataset)
-        _leaf(dataset_cfg).pipeline = pipeline_cfg
+        leaf_dataset_cfg(dataset_cfg).pipeline = pipeline_cfg
         dataset = DATASETS.build(dataset_cfg)
         names = list(dataset.metainfo.get('classes') or [])
     else:

@@ -33,7 +33,9 @@ except ImportError:
     import dira_mm  # noqa: F401
 
 import numpy as np
-from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.config import Config, DictAction
+
+from dira_mm.utils import isolate_run, leaf_dataset_cfg
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -59,14 +61,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def _train_dataset_leaf(cfg: Config) -> ConfigDict:
-    """The innermost dataset config of the training set (through dataset wrappers)."""
-    dataset = cfg.train_dataloader.dataset
-    while 'pipeline' not in dataset and isinstance(dataset.get('dataset'), dict):
-        dataset = dataset.dataset
-    return dataset
-
-
 def trial_config(args: argparse.Namespace, seed: int, work_dir: str) -> Config:
     """The config of the trial with ``seed``: own work dir, seeds and run names."""
     cfg = Config.fromfile(args.config, lazy_import=False)
@@ -75,13 +69,9 @@ def trial_config(args: argparse.Namespace, seed: int, work_dir: str) -> Config:
     name = osp.splitext(osp.basename(args.config))[0]
     cfg.work_dir = osp.join(work_dir, f'seed_{seed}')
     cfg.randomness = dict(cfg.get('randomness') or {}, seed=seed)
-    _train_dataset_leaf(cfg).seed = seed  # per-sample augmentation seeds differ per trial
-    # mmengine keeps named singletons (logger, visualizer): one name per trial
-    cfg.experiment_name = f'{name}_seed{seed}_{os.getpid()}'
-    if cfg.get('visualizer') is not None:
-        cfg.visualizer.name = f'visualizer_{cfg.experiment_name}'
-    cfg.launcher = 'none'
-    cfg.load_from, cfg.resume = None, False
+    # per-sample augmentation seeds differ per trial
+    leaf_dataset_cfg(cfg.train_dataloader.dataset).seed = seed
+    isolate_run(cfg, f'{name}_seed{seed}')
     return cfg
 
 

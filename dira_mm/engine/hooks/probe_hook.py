@@ -1,8 +1,7 @@
 """k-NN and linear probes of the frozen encoder during pre-training (labelled AUC)."""
 import copy
 import time
-from contextlib import contextmanager
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -11,34 +10,13 @@ from mmengine.fileio import get_file_backend
 from mmengine.hooks import CheckpointHook, Hook
 from torch import Tensor, nn
 
-from dira_mm.models.utils import get_ssl_algorithm, unwrap
+from dira_mm.models.utils import get_ssl_algorithm, preserve_training_state, unwrap
 from dira_mm.registry import HOOKS
-from dira_mm.utils.checkpoint import get_rng_state, set_rng_state
 
-__all__ = ['ProbeHook', 'extract_probe_features', 'preserve_training_state']
+__all__ = ['ProbeHook', 'extract_probe_features', 'preserve_training_state', 'probe_aucs']
 
 _PROBES = ('knn', 'linear')
 _SAMPLER = dict(type='DefaultSampler', shuffle=False, round_up=True)
-
-
-@contextmanager
-def preserve_training_state(model: nn.Module) -> Iterator[nn.Module]:
-    """Eval mode and no gradients inside; RNG states and every module's mode put back after.
-
-    Each module's own ``training`` flag is restored (not ``model.train(flag)``), so modules
-    that training keeps in eval mode on purpose stay so. In eval mode BatchNorm reads its
-    running statistics and updates none of them.
-    """
-    rng = get_rng_state()
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        with torch.no_grad():
-            yield model
-    finally:
-        for module, mode in modes:
-            module.training = mode
-        set_rng_state(rng)
 
 
 def _gap(feat: Tensor) -> Tensor:
@@ -91,6 +69,44 @@ def extract_probe_features(model: nn.Module, dataloader, stage: int = -1,
         raise ValueError(f'ProbeHook: `{where}` yielded no batch; it needs labelled images.')
     num = len(dataloader.dataset)
     return _gather_in_order(torch.cat(feats), num), _gather_in_order(torch.cat(labels), num)
+
+
+def probe_aucs(train: Tuple[Tensor, Tensor],
+               val: Tuple[Tensor, Tensor],
+               probes: Sequence[str] = _PROBES,
+               knn_cfg: Optional[dict] = None,
+               linear_cfg: Optional[dict] = None,
+               class_names: Optional[Sequence[str]] = None,
+               per_class: bool = True) -> Dict[str, float]:
+    """Fit each probe on ``train`` features/labels and score ``val``: AUC in percent.
+
+    Keys: ``<probe>_auc`` (mean over the classes where AUC is defined) and, with
+    ``per_class``, ``<probe>_auc/<class>``; a probe or class whose AUC is undefined (one
+    label value only) is left out. ``knn_cfg`` / ``linear_cfg`` are the arguments of
+    :func:`knn_predict` / :func:`linear_probe_predict`.
+    """
+    from dira_mm.evaluation.functional import (knn_predict, linear_probe_predict,
+                                               multilabel_auc)
+
+    (train_x, train_y), (val_x, val_y) = train, val
+    names = tuple(class_names or (f'class_{i}' for i in range(val_y.shape[1])))
+    results: Dict[str, float] = {}
+    for probe in probes:
+        if probe == 'knn':
+            scores = knn_predict(train_x, train_y, val_x, **(knn_cfg or {}))
+        elif probe == 'linear':
+            scores = linear_probe_predict(train_x, train_y, val_x, **(linear_cfg or {}))
+        else:
+            raise ValueError(f'probe_aucs: unknown probe "{probe}"; choose from {_PROBES}.')
+        mean, per_class_auc = multilabel_auc(scores, val_y)
+        if np.isnan(mean):
+            continue
+        results[f'{probe}_auc'] = 100.0 * mean
+        if per_class:
+            for cls, value in zip(names, per_class_auc):
+                if not np.isnan(value):
+                    results[f'{probe}_auc/{cls}'] = 100.0 * float(value)
+    return results
 
 
 @HOOKS.register_module()
@@ -269,27 +285,10 @@ class ProbeHook(Hook):
     def compute_scores(self, train: Tuple[Tensor, Tensor],
                        val: Tuple[Tensor, Tensor]) -> Dict[str, float]:
         """Mean (and per-class) AUC in percent of each probe; undefined ones are left out."""
-        from dira_mm.evaluation.functional import (knn_predict, linear_probe_predict,
-                                                   multilabel_auc)
-
         (train_x, train_y), (val_x, val_y) = train, val
-        train_y, val_y = self._select(train_y), self._select(val_y)
-        names = self._class_names or tuple(f'class_{i}' for i in range(val_y.shape[1]))
-        results: Dict[str, float] = {}
-        for probe in self.probes:
-            if probe == 'knn':
-                scores = knn_predict(train_x, train_y, val_x, **self.knn_cfg)
-            else:
-                scores = linear_probe_predict(train_x, train_y, val_x, **self.linear_cfg)
-            mean, per_class = multilabel_auc(scores, val_y)
-            if np.isnan(mean):
-                continue
-            results[f'{probe}_auc'] = 100.0 * mean
-            if self.per_class:
-                for cls, value in zip(names, per_class):
-                    if not np.isnan(value):
-                        results[f'{probe}_auc/{cls}'] = 100.0 * float(value)
-        return results
+        return probe_aucs((train_x, self._select(train_y)), (val_x, self._select(val_y)),
+                          self.probes, self.knn_cfg, self.linear_cfg,
+                          self._class_names or None, self.per_class)
 
     def run_probes(self, runner) -> Dict[str, float]:
         """Embed both splits, fit and score the probes; the same dict on every rank."""

@@ -11,7 +11,7 @@ from mmengine.dist import master_only
 
 from dira_mm.registry import HOOKS
 from dira_mm.models.utils import get_ssl_algorithm, unwrap
-from .probe_hook import preserve_training_state
+from dira_mm.models.utils import preserve_training_state
 
 
 def _to_uint8(x: torch.Tensor) -> np.ndarray:
