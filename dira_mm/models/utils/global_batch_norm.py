@@ -7,22 +7,24 @@ from torch import Tensor, nn
 from torch.distributed.nn.functional import all_reduce as differentiable_all_reduce
 
 
-def _global_moments(x: Tensor, dims: Tuple[int, ...]) -> Tuple[Tensor, Tensor, int]:
+def _global_moments(x: Tensor,
+                    dims: Tuple[int, ...]) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
     """Mean and biased variance per channel over ``dims`` of every process's ``x``.
 
     Sums, squared sums and the sample count travel in one differentiable all-reduce (in
     float32, also under AMP), so the gradient of each process's input includes the other
-    processes' terms, as SyncBN's does.
+    processes' terms, as SyncBN's does. Returns ``(mean, var, total, x in float32)``; the
+    count stays a tensor (no host sync in the training step).
     """
     xf = x.float()
     count = xf.new_full((1, ), float(x.numel() // x.shape[1]))
     stats = differentiable_all_reduce(torch.cat([xf.sum(dim=dims), (xf * xf).sum(dim=dims),
                                                  count]))
     c = x.shape[1]
-    total = int(stats[-1].item())
+    total = stats[-1].detach()
     mean = stats[:c] / total
     var = (stats[c:2 * c] / total - mean * mean).clamp_min(0)
-    return mean, var, total
+    return mean, var, total, xf
 
 
 class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
@@ -46,17 +48,17 @@ class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
         if not (self.training and distributed):
             return super().forward(x)
         dims = (0, ) + tuple(range(2, x.dim()))
-        mean, var, total = _global_moments(x, dims)
+        mean, var, total, xf = _global_moments(x, dims)
         if self.track_running_stats and self.running_mean is not None:
             with torch.no_grad():
                 self.num_batches_tracked.add_(1)
                 m = self.momentum if self.momentum is not None else \
                     1.0 / float(self.num_batches_tracked)
-                unbiased = var.detach() * total / max(total - 1, 1)
+                unbiased = var.detach() * total / (total - 1).clamp_min(1)
                 self.running_mean.mul_(1 - m).add_(mean.detach().to(self.running_mean), alpha=m)
                 self.running_var.mul_(1 - m).add_(unbiased.to(self.running_var), alpha=m)
         shape = (1, -1) + (1, ) * (x.dim() - 2)
-        out = (x.float() - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)
+        out = (xf - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)
         if self.affine:
             out = out * self.weight.view(shape).float() + self.bias.view(shape).float()
         return out.to(x.dtype)
@@ -94,7 +96,7 @@ def global_batch_norm(x: Tensor, eps: float = 1e-5) -> Tensor:
     Used by loss heads that normalise embeddings (Barlow Twins); no running statistics.
     """
     if dist.get_world_size() > 1:
-        mean, var, _ = _global_moments(x, (0, ))
+        mean, var, _, _ = _global_moments(x, (0, ))
     else:
         mean, var = x.mean(dim=0), x.var(dim=0, unbiased=False)
     return (x - mean) * torch.rsqrt(var + eps)
