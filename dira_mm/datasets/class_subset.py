@@ -62,7 +62,7 @@ class ClassSubsetDataset:
 
     def _select(self, label: Any) -> Any:
         if isinstance(label, torch.Tensor):
-            return label[..., torch.as_tensor(self.columns, device=label.device)]
+            return label[..., self.columns]  # a list index: no per-sample index tensor
         return np.asarray(label)[..., self.columns]
 
     def get_data_info(self, idx: int) -> dict:

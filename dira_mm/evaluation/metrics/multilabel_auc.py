@@ -2,22 +2,15 @@
 from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
-import torch
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 
 from dira_mm.registry import METRICS
-from ..functional.auc import multilabel_auc
+from ..functional.auc import _as_numpy, multilabel_auc
 
 __all__ = ['MultiLabelAUC']
 
 _EPS = 1e-7
-
-
-def _to_numpy(value) -> np.ndarray:
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu().float().numpy()
-    return np.asarray(value, dtype=np.float64)
 
 
 @METRICS.register_module()
@@ -70,8 +63,8 @@ class MultiLabelAUC(BaseMetric):
                     'MultiLabelAUC needs `pred_score` and `gt_label` in each data sample: a '
                     'MultiLabelClassifier in predict mode and a labelled dataset packed with '
                     f'PackClsInputs (got keys {sorted(sample)}).')
-            self.results.append(dict(score=_to_numpy(sample['pred_score']).ravel(),
-                                     label=_to_numpy(sample['gt_label']).ravel()))
+            self.results.append(dict(score=_as_numpy(sample['pred_score']).ravel(),
+                                     label=_as_numpy(sample['gt_label']).ravel()))
 
     def _names(self, num_classes: int) -> List[str]:
         names = self.class_names

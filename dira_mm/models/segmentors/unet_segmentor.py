@@ -133,11 +133,8 @@ class UNetSegmentor(BaseModel):
                     f'UNetSegmentor: `model.pretrained` "{checkpoint}" does not exist. Set it '
                     'to a pre-training checkpoint (e.g. work_dirs/<run>/epoch_N.pth), or to '
                     'None to train from random weights.')
-            from mmengine.runner.checkpoint import CheckpointLoader
-
-            from dira_mm.utils.checkpoint import register_safe_loader
-            register_safe_loader()
-            checkpoint = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
+            from dira_mm.models.classifiers.pretrained import read_pretrained
+            checkpoint = read_pretrained(checkpoint)
         unet, used = self._extract(checkpoint, source)
         kept = ('encoder.', ) if self.init == 'encoder' else ('encoder.', 'decoder.')
         weights = {k: v for k, v in unet.items() if k.startswith(kept)}
