@@ -2,26 +2,86 @@
 import fnmatch
 import os
 import os.path as osp
-from typing import List, Optional, Sequence, Union
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple, Union
 
 from dira_mm.registry import DATASETS
 from .base_dataset import MedicalImageDataset
+from .readers import detect_format
 
-__all__ = ['MedicalImageFolder']
+__all__ = ['MedicalImageFolder', 'iter_files', 'scan_files']
 
 _DEFAULT_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.dcm')
-_DICOM_MAGIC_OFFSET = 128
-_DICOM_MAGIC = b'DICM'
+# bytes 128-131 of a DICOM file hold the magic ``DICM`` (after the 128-byte preamble)
+_DICOM_HEAD_SIZE = 132
 
 
 def _has_dicom_magic(path: str) -> bool:
     """Whether ``path`` has the DICOM preamble + ``DICM`` magic (reads 132 bytes)."""
     try:
         with open(path, 'rb') as f:
-            head = f.read(_DICOM_MAGIC_OFFSET + len(_DICOM_MAGIC))
+            head = f.read(_DICOM_HEAD_SIZE)
     except OSError:
         return False
-    return head[_DICOM_MAGIC_OFFSET:] == _DICOM_MAGIC
+    # only the magic decides: the preamble is blanked so that a preamble that happens to
+    # start like a PNG/JPEG signature does not hide the magic
+    return detect_format(bytes(128) + head[128:]) == 'dicom'
+
+
+KeepFiles = Union[str, Sequence[str], Callable[[str], bool]]
+
+
+def _file_test(keep: KeepFiles) -> Callable[[str, str], bool]:
+    """``(dirpath, filename) -> bool`` from file endings or a predicate on the path."""
+    if callable(keep):
+        return lambda dirpath, filename: bool(keep(osp.join(dirpath, filename)))
+    endings = tuple(e.lower() for e in ((keep, ) if isinstance(keep, str) else keep))
+    return lambda dirpath, filename: filename.lower().endswith(endings)
+
+
+def _walk(root: str, keep: KeepFiles,
+          skip_hidden: bool = True) -> Iterator[Tuple[str, List[str]]]:
+    """``(dirpath, kept file names)`` per folder under ``root``, folders and files sorted,
+    links to folders followed, each real folder once (the first reached): symlink loops
+    end."""
+    test = _file_test(keep)
+    seen = set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        real = osp.realpath(dirpath)
+        if real in seen:
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        dirnames[:] = sorted(d for d in dirnames if not (skip_hidden and d.startswith('.')))
+        yield dirpath, [f for f in sorted(filenames)
+                        if not (skip_hidden and f.startswith('.')) and test(dirpath, f)]
+
+
+def iter_files(root: str, keep: KeepFiles, skip_hidden: bool = True) -> Iterator[str]:
+    """Paths (``root`` joined) of the files under ``root`` that ``keep`` accepts, in walk
+    order: a folder's files (sorted) before its sub-folders (sorted).
+
+    Args:
+        root: the folder, searched recursively; links to folders are followed, each real
+            folder once, so symlink loops end.
+        keep: file endings (case-insensitive; one str or several), or a predicate on the
+            file's path.
+        skip_hidden: leave out files and folders whose names start with ``.``.
+    """
+    for dirpath, filenames in _walk(root, keep, skip_hidden):
+        for filename in filenames:
+            yield osp.join(dirpath, filename)
+
+
+def scan_files(root: str, keep: KeepFiles, skip_hidden: bool = True) -> List[str]:
+    """The files of :func:`iter_files`, as sorted ``/``-separated paths relative to
+    ``root``."""
+    names = []
+    for dirpath, filenames in _walk(root, keep, skip_hidden):
+        rel_dir = osp.relpath(dirpath, root)
+        for filename in filenames:
+            rel = filename if rel_dir == '.' else osp.join(rel_dir, filename)
+            names.append(rel.replace(os.sep, '/'))
+    return sorted(names)
 
 
 @DATASETS.register_module()
@@ -89,27 +149,12 @@ class MedicalImageFolder(MedicalImageDataset):
 
     def _scan(self) -> List[str]:
         """Relative ``/``-separated paths of the images under the image folder, sorted."""
-        root = self._folder()
-        names, seen = [], set()
-        for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-            # links are followed, each real folder once (the first reached, walking sorted)
-            real = osp.realpath(dirpath)
-            if real in seen:
-                dirnames[:] = []
-                continue
-            seen.add(real)
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith('.'))
-            rel_dir = osp.relpath(dirpath, root)
-            for filename in filenames:
-                if filename.startswith('.'):
-                    continue
-                if not filename.lower().endswith(self.extensions) and not (
-                        self.extensionless_dicom
-                        and _has_dicom_magic(osp.join(dirpath, filename))):
-                    continue
-                rel = filename if rel_dir == '.' else osp.join(rel_dir, filename)
-                names.append(rel.replace(os.sep, '/'))
-        return sorted(names)
+        return scan_files(self._folder(), self._keep)
+
+    def _keep(self, path: str) -> bool:
+        """Whether the scan keeps ``path``: by its ending, or by the DICOM magic."""
+        return osp.basename(path).lower().endswith(self.extensions) or (
+            self.extensionless_dicom and _has_dicom_magic(path))
 
     def _read_list(self) -> List[str]:
         """The first token of each non-blank, non-comment line of ``ann_file``."""

@@ -45,6 +45,33 @@ def _parse(rle: str) -> np.ndarray:
     return values
 
 
+def _runs(rle: str, height: int, width: int) -> Tuple[np.ndarray, np.ndarray]:
+    """``(starts, ends)`` (exclusive) of the runs of one non-empty RLE, flat column-major.
+
+    Raises:
+        ValueError: malformed text, or runs past the end of the ``height x width`` image.
+    """
+    total = height * width
+    values = _parse(rle)
+    gaps, lengths = values[0::2], values[1::2]
+    ends = np.cumsum(gaps + lengths)  # exclusive end of each run
+    starts = ends - lengths
+    if ends.size and ends[-1] > total:
+        raise ValueError(f'RLE runs end at pixel {int(ends[-1])}, past the {height}x{width} '
+                         f'image ({total} pixels): is the image size right?')
+    return starts, ends
+
+
+def _paint(starts: np.ndarray, ends: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The bool ``(H, W)`` mask covered by the runs (they may overlap: union)."""
+    # +1 where a run starts, -1 after it ends; the running sum counts the covering runs
+    edges = np.zeros(height * width + 1, dtype=np.int32)
+    np.add.at(edges, starts, 1)
+    np.add.at(edges, ends, -1)
+    flat = np.cumsum(edges[:-1]) > 0
+    return flat.reshape((height, width), order='F')
+
+
 def rle_decode(rle: Optional[str], shape: Tuple[int, int]) -> np.ndarray:
     """Decode one SIIM-ACR RLE string into a uint8 mask (0/1) of ``shape = (H, W)``.
 
@@ -53,31 +80,25 @@ def rle_decode(rle: Optional[str], shape: Tuple[int, int]) -> np.ndarray:
             sign of a wrong image size).
     """
     height, width = int(shape[0]), int(shape[1])
-    total = height * width
     if is_empty_rle(rle):
         return np.zeros((height, width), dtype=np.uint8)
-    values = _parse(rle)
-    gaps, lengths = values[0::2], values[1::2]
-    ends = np.cumsum(gaps + lengths)  # exclusive end of each run
-    starts = ends - lengths
-    if ends.size and ends[-1] > total:
-        raise ValueError(f'RLE runs end at pixel {int(ends[-1])}, past the {height}x{width} '
-                         f'image ({total} pixels): is the image size right?')
-    # +1 where a run starts, -1 after it ends; the running sum is the mask
-    edges = np.zeros(total + 1, dtype=np.int32)
-    np.add.at(edges, starts, 1)
-    np.add.at(edges, ends, -1)
-    flat = np.cumsum(edges[:-1]) > 0
-    return flat.reshape((height, width), order='F').astype(np.uint8)
+    starts, ends = _runs(rle, height, width)
+    return _paint(starts, ends, height, width).astype(np.uint8)
 
 
 def rle_decode_union(rles: Iterable[Optional[str]], shape: Tuple[int, int]) -> np.ndarray:
-    """The union (uint8 0/1) of several RLE masks of one image (its rows in the CSV)."""
-    mask = np.zeros((int(shape[0]), int(shape[1])), dtype=np.uint8)
-    for rle in rles:
-        if not is_empty_rle(rle):
-            mask |= rle_decode(rle, shape)
-    return mask
+    """The union (uint8 0/1) of several RLE masks of one image (its rows in the CSV).
+
+    All the runs go into one edge array and one running sum (a pixel is foreground when
+    any run covers it), not one full-image decode per region.
+    """
+    height, width = int(shape[0]), int(shape[1])
+    runs = [_runs(rle, height, width) for rle in rles if not is_empty_rle(rle)]
+    if not runs:
+        return np.zeros((height, width), dtype=np.uint8)
+    starts = np.concatenate([s for s, _ in runs])
+    ends = np.concatenate([e for _, e in runs])
+    return _paint(starts, ends, height, width).astype(np.uint8, order='C')
 
 
 def rle_encode(mask: np.ndarray) -> str:

@@ -1,6 +1,5 @@
 """SIIM-ACR Pneumothorax Segmentation: DICOM images + run-length masks in a CSV."""
 import csv
-import os
 import os.path as osp
 from collections import OrderedDict
 from typing import Dict, List, Optional
@@ -10,6 +9,7 @@ from mmengine.logging import MMLogger
 
 from dira_mm.registry import DATASETS
 from .base_dataset import MedicalImageDataset
+from .image_folder import iter_files
 from .rle import is_empty_rle
 
 __all__ = ['SIIMPneumothoraxDataset']
@@ -133,18 +133,14 @@ class SIIMPneumothoraxDataset(MedicalImageDataset):
         return list(OrderedDict.fromkeys(ids))
 
     def _index_dicoms(self) -> Dict[str, str]:
-        """``ImageId -> path`` of every ``*.dcm`` under the image folder."""
+        """``ImageId -> path`` of every ``*.dcm`` under the image folder (links to folders
+        followed, each real folder once)."""
         root = osp.abspath(self.data_prefix.get('img_path', '') or '')
         files: Dict[str, str] = {}
-        for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-            dirnames.sort()
-            for filename in sorted(filenames):
-                if not filename.lower().endswith('.dcm'):
-                    continue
-                path = osp.join(dirpath, filename)
-                image_id = _image_id(filename)
-                if image_id in files:
-                    raise ValueError(f'SIIMPneumothoraxDataset: image ID {image_id} has two '
-                                     f'DICOM files, "{files[image_id]}" and "{path}".')
-                files[image_id] = path
+        for path in iter_files(root, '.dcm', skip_hidden=False):
+            image_id = _image_id(osp.basename(path))
+            if image_id in files:
+                raise ValueError(f'SIIMPneumothoraxDataset: image ID {image_id} has two '
+                                 f'DICOM files, "{files[image_id]}" and "{path}".')
+            files[image_id] = path
         return files

@@ -18,7 +18,7 @@ from mmcv.transforms import BaseTransform
 
 from dira_mm.registry import TRANSFORMS
 from dira_mm.structures import DiRADataSample
-from .formatting import _to_chw_tensor
+from .formatting import _to_chw_tensor, collect_metainfo
 from .processing import _CV2_INTERP, _pair, flip_image
 from .utils import get_rng
 
@@ -262,13 +262,7 @@ class PackClsInputs(BaseTransform):
         if results.get('gt_label') is not None:
             data_sample.gt_label = torch.as_tensor(
                 np.asarray(results['gt_label'], dtype=np.float32))
-        metainfo = {}
-        for key in self.meta_keys:
-            if key in results:
-                metainfo[key] = results[key]
-            elif key == 'skipped':
-                metainfo[key] = 0
-        data_sample.set_metainfo(metainfo)
+        data_sample.set_metainfo(collect_metainfo(results, self.meta_keys))
         return {'inputs': inputs, 'data_samples': data_sample}
 
     def __repr__(self) -> str:

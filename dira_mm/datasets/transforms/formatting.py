@@ -1,5 +1,5 @@
 """Pack the views, the target and the metadata of a sample for the model."""
-from typing import Sequence
+from typing import Any, Dict, Sequence
 
 import numpy as np
 import torch
@@ -8,7 +8,7 @@ from mmcv.transforms import BaseTransform
 from dira_mm.registry import TRANSFORMS
 from dira_mm.structures import DiRADataSample
 
-__all__ = ['PackDiRAInputs']
+__all__ = ['PackDiRAInputs', 'collect_metainfo']
 
 # Images packed as uint8 (1, H, W) data fields when present.
 _IMAGE_KEYS = ('target', 'clean')
@@ -24,6 +24,19 @@ def _to_chw_tensor(img: np.ndarray) -> torch.Tensor:
     if img.ndim == 3:
         return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
     raise ValueError(f'expected an (H, W) or (H, W, C) image, got shape {img.shape}')
+
+
+def collect_metainfo(results: dict, meta_keys: Sequence[str]) -> Dict[str, Any]:
+    """``{key: results[key]}`` for the ``meta_keys`` found in ``results``, in ``meta_keys``
+    order; ``skipped`` (unreadable files skipped to produce the sample), when asked for,
+    defaults to 0 so that it can always be summed."""
+    metainfo = {}
+    for key in meta_keys:
+        if key in results:
+            metainfo[key] = results[key]
+        elif key == 'skipped':
+            metainfo[key] = 0
+    return metainfo
 
 
 @TRANSFORMS.register_module()
@@ -54,18 +67,10 @@ class PackDiRAInputs(BaseTransform):
         for key in _IMAGE_KEYS:
             if results.get(key) is not None:
                 data_sample.set_field(_to_chw_tensor(results[key]), key)
-        metainfo = {}
-        for key in self.meta_keys:
-            if key in results:
-                value = results[key]
-            elif key == 'skipped':
-                value = 0
-            else:
-                continue
-            if key in _DATA_KEYS:
-                setattr(data_sample, key, value)
-            else:
-                metainfo[key] = value
+        metainfo = collect_metainfo(results, self.meta_keys)
+        for key in _DATA_KEYS:
+            if key in metainfo:
+                setattr(data_sample, key, metainfo.pop(key))
         data_sample.set_metainfo(metainfo)
         return {'inputs': inputs, 'data_samples': data_sample}
 

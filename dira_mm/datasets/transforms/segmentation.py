@@ -19,7 +19,7 @@ from dira_mm.registry import TRANSFORMS
 from dira_mm.structures import SegDataSample
 from ..readers import read_image
 from ..rle import rle_decode_union
-from .formatting import _to_chw_tensor
+from .formatting import _to_chw_tensor, collect_metainfo
 from .processing import RandomFlip, RandomResizedCrop, flip_image
 from .utils import get_rng
 
@@ -223,11 +223,8 @@ class PackSegInputs(BaseTransform):
     def transform(self, results: dict) -> dict:
         data_sample = SegDataSample()
         if results.get('gt_mask') is not None:
-            data_sample.gt_mask = _to_chw_tensor(results['gt_mask'].astype(np.uint8))
-        metainfo = {key: results[key] for key in self.meta_keys if key in results}
-        if 'skipped' in self.meta_keys:
-            metainfo.setdefault('skipped', 0)
-        data_sample.set_metainfo(metainfo)
+            data_sample.gt_mask = _to_chw_tensor(results['gt_mask'].astype(np.uint8, copy=False))
+        data_sample.set_metainfo(collect_metainfo(results, self.meta_keys))
         inputs: torch.Tensor = _to_chw_tensor(results['img'])
         return {'inputs': inputs, 'data_samples': data_sample}
 
