@@ -163,6 +163,10 @@ def test_ten_crop_prediction_averages_the_sigmoid_over_crops():
     for i, sample in enumerate(samples):
         assert torch.allclose(sample.pred_score, per_crop[i].mean(0), atol=1e-6)
     assert as_list.shape == (2, 10, 3)
+    # the list of crops gives the same logits: their sigmoid averaged over the crops is the
+    # predicted score
+    for i, sample in enumerate(samples):
+        assert torch.allclose(as_list[i].sigmoid().mean(0), sample.pred_score, atol=1e-6)
     with pytest.raises(ValueError, match='multi-crop inputs'):
         model(**data, mode='loss')
 
@@ -174,7 +178,15 @@ def test_preprocessor_repeats_gray_and_normalises_like_imagenet():
     mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
     std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
     assert torch.allclose(out, (img.float() / 255 - mean) / std)
+    # hand values: 0 -> (0 - 0.485) / 0.229, 255 -> (1 - 0.485) / 0.229 (red); 51 -> 0.2,
+    # 102 -> 0.4 on [0, 1] before (x - 0.406) / 0.225 (blue)
+    assert out[0, 0, 0, 0].item() == pytest.approx(-2.1179039, abs=1e-5)
+    assert out[0, 0, 0, 1].item() == pytest.approx(2.2489083, abs=1e-5)
+    assert out[0, 2, 1, 0].item() == pytest.approx((0.2 - 0.406) / 0.225, abs=1e-5)
+    assert out[0, 2, 1, 1].item() == pytest.approx(-0.0266667, abs=1e-5)
     raw = ClsDataPreprocessor(mean=None, std=None)(dict(inputs=img))['inputs']
-    assert raw.shape == (1, 3, 2, 2) and raw.max() == 1.0
+    # no normalisation: the gray values on [0, 1], repeated to the 3 channels
+    assert raw.shape == (1, 3, 2, 2)
+    assert torch.allclose(raw, torch.tensor([[0.0, 1.0], [0.2, 0.4]]).expand(1, 3, 2, 2))
     with pytest.raises(ValueError, match='`mean` has 1 values'):
         ClsDataPreprocessor(mean=[0.5])

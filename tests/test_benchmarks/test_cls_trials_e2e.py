@@ -86,7 +86,12 @@ def test_trials_from_a_dira_checkpoint_then_tools_test(tmp_path):
         assert any('auc' in r and 'auc/Effusion' in r for r in records)
         log = open(glob.glob(osp.join(run_dir, '*', '*.log'))[0]).read()
         assert 'U-Net under "ssl.backbone."' in log and 'RESULT: OK' in log
-    # the two trials differ (seeds) and the table reports them with mean ± std
+    # the two trials differ (seeds): the heads start from different random draws and
+    # train on different shuffles, so their saved weights differ; the table reports the
+    # trials with mean ± std
+    heads = [torch.load(t['checkpoint'], map_location='cpu', weights_only=True)['state_dict']
+             ['head.weight'] for t in summary['trials']]
+    assert heads[0].shape == heads[1].shape and not torch.equal(heads[0], heads[1])
     first, second = (t['test']['auc'] for t in summary['trials'])
     assert summary['mean'] == pytest.approx((first + second) / 2)
     assert '| mean ± std (2) |' in summary['table'] and '--seeds 0 1' in summary['table']

@@ -1,5 +1,6 @@
 """A real fine-tuning run through mmengine's Runner: phantom lungs, from a DiRA checkpoint."""
 import glob
+import json
 import os.path as osp
 
 import pytest
@@ -97,6 +98,17 @@ def test_finetune_on_phantom_lungs_improves_dice_and_saves_the_best(tmp_path, on
     assert 'dice: ' in log and 'RESULT: OK' in log
     best = glob.glob(str(tmp_path / 'work' / 'best_dice_epoch_*.pth'))
     assert len(best) == 1
+    # the best checkpoint is that of the epoch with the highest validation Dice (the first
+    # such epoch: mmengine replaces the best only on a strictly greater value)
+    scalars = glob.glob(str(tmp_path / 'work' / '*' / 'vis_data' / 'scalars.json'))
+    val = [json.loads(line) for line in open(scalars[0])]
+    val = [(r['step'], r['dice']) for r in val if 'dice' in r]
+    assert [step for step, _ in val] == [1, 2, 3, 4], val
+    top = max(d for _, d in val)
+    best_epoch = next(step for step, d in val if d == top)
+    assert osp.basename(best[0]) == f'best_dice_epoch_{best_epoch}.pth', (best, val)
+    # the saved encoder was fine-tuned away from the DiRA weights it started from
     state = torch.load(best[0], weights_only=True)['state_dict']
-    assert state['backbone.encoder.conv1.weight'].shape == \
-        pre['ssl.backbone.encoder.conv1.weight'].shape
+    tuned = state['backbone.encoder.conv1.weight']
+    start = pre['ssl.backbone.encoder.conv1.weight']
+    assert tuned.shape == start.shape and not torch.equal(tuned, start)

@@ -1,11 +1,14 @@
 """DiRA with two CPU processes (gloo) through tools/dist_train.sh."""
 import os
 import os.path as osp
+import re
 import socket
 import subprocess
 import sys
 
 import torch
+from mmengine.registry import DefaultScope
+from torch import nn
 
 from conftest import REPO, tiny_config
 
@@ -28,7 +31,9 @@ def test_two_process_gloo_dira(demo_data, tmp_path):
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-4000:]
     assert 'GPU number: 2' in log
-    assert 'loss_d' in log  # discriminator steps ran under MMSeparateDistributedDataParallel
+    # discriminator steps ran under MMSeparateDistributedDataParallel ('loss_d: ' exactly,
+    # not 'loss_dis')
+    assert re.search(r'\bloss_d: ', log), log[-4000:]
     ckpt = torch.load(osp.join(work_dir, 'epoch_1.pth'), map_location='cpu', weights_only=True)
     # 17 images over 2 ranks x batch 4 (drop_last): 2 iterations, each enqueues the 8 keys
     # gathered from both ranks
@@ -50,10 +55,24 @@ def test_two_process_gloo_dira_barlowtwins_global_bn(demo_data, tmp_path):
                             timeout=300)
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-4000:]
-    assert 'GPU number: 2' in log and 'loss_d' in log
+    assert 'GPU number: 2' in log and re.search(r'\bloss_d: ', log), log[-4000:]
     ckpt = torch.load(osp.join(work_dir, 'epoch_1.pth'), map_location='cpu', weights_only=True)
     state = ckpt['state_dict']
     # BN running statistics are the same on both ranks only because they are global; the
     # saved ones must have moved from their initial values
     key = 'ssl.backbone.encoder.bn1.running_mean'
     assert key in state and state[key].abs().sum() > 0
+    # the model of this run's config: Barlow Twins converts every BatchNorm of its backbone
+    # (encoder and decoder), neck and head to GlobalBatchNorm when it is built
+    from dira_mm.registry import MODELS
+    with DefaultScope.overwrite_default_scope('dira_mm'):
+        model = MODELS.build(cfg.model)
+    norms = [(f'{part}.{name}', type(m).__name__)
+             for part in ('backbone', 'neck', 'head')
+             if getattr(model.ssl, part, None) is not None
+             for name, m in getattr(model.ssl, part).named_modules()
+             if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    assert any(name.startswith('backbone.encoder.') for name, _ in norms), norms
+    assert any(name.startswith('neck.') for name, _ in norms), norms
+    assert all(kind == 'GlobalBatchNorm' for _, kind in norms), norms
+    assert 'backbone.encoder.bn1' in dict(norms)

@@ -38,12 +38,55 @@ def test_each_epoch_is_rendered_once(monkeypatch):
     assert steps == [1, 2, 3]
 
 
-def test_rendering_keeps_each_module_mode():
-    model = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2))
+class _Preprocessor(nn.Module):
+    def forward(self, data, training=False):
+        return dict(inputs=[v.float() / 255 for v in data['inputs']],
+                    data_samples=data['data_samples'])
+
+
+class _Restorer(nn.Module):
+    """A U-Net stand-in: a conv and a BatchNorm; records the modes it runs in."""
+    with_decoder = True
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 1, 3, padding=1)
+        self.bn = nn.BatchNorm2d(1)
+        self.seen = []
+
+    def forward(self, x):
+        self.seen.append((self.training, self.conv.training, self.bn.training,
+                          torch.is_grad_enabled()))
+        return self.bn(self.conv(x)).sigmoid()
+
+
+def test_rendering_keeps_each_module_mode(tmp_path):
+    """ReconstructionVisHook.render runs the restorer in eval mode without gradients, then
+    gives each module its own mode back (a frozen part stays in eval mode)."""
+    torch.manual_seed(0)
+    model = nn.Module()
+    model.data_preprocessor = _Preprocessor()
+    model.backbone = _Restorer()
     model.train()
-    model[1].eval()  # e.g. a frozen part that training keeps in eval mode
-    from dira_mm.engine.hooks.probe_hook import preserve_training_state
-    with preserve_training_state(model):
-        assert not model.training
-        model(torch.randn(3, 2))
-    assert model.training and model[0].training and not model[1].training
+    model.backbone.bn.eval()  # e.g. a frozen part that training keeps in eval mode
+    images = []
+    visualizer = SimpleNamespace(
+        add_image=lambda name, image, step: images.append((name, image.shape, step)))
+    runner = SimpleNamespace(model=model, work_dir=str(tmp_path), visualizer=visualizer)
+    hook = ReconstructionVisHook(interval=1, num_samples=2)
+    views = [torch.randint(0, 256, (3, 1, 8, 8), dtype=torch.uint8)]
+    hook.after_train_iter(runner, 0, dict(inputs=views, data_samples=[{}, {}, {}]))
+    bn_state = {k: v.clone() for k, v in model.backbone.bn.state_dict().items()}
+
+    hook.render(runner, step=1)
+
+    # rendered in eval mode without gradients, on the stashed 2 samples
+    assert model.backbone.seen == [(False, False, False, False)]
+    assert images == [('reconstruction', (16, 16, 3), 1)]  # 2 rows of (view | restored)
+    assert (tmp_path / 'vis' / 'reconstruction_epoch_1.png').is_file()
+    # each module's own mode is back: training, except the frozen BatchNorm
+    assert model.training and model.backbone.training and model.backbone.conv.training
+    assert model.data_preprocessor.training
+    assert not model.backbone.bn.training
+    # eval-mode BatchNorm did not update its running statistics
+    assert all(torch.equal(v, model.backbone.bn.state_dict()[k]) for k, v in bn_state.items())

@@ -94,7 +94,14 @@ def test_knn_weighted_vote_hand_value_and_masks():
     # no neighbour counts: the positive rate of the counted training labels
     mask = torch.tensor([[False], [True], [False]])
     assert knn_predict(train, labels, query, k=1, train_mask=mask).item() == 0.0
-    assert knn_predict(train, labels, query, k=99).shape == (1, 1)  # k clipped to N
+    # k clipped to N = 3: all three vote at the default T = 0.07 with weights exp(cos / T),
+    # cos = 1, 0, sqrt(0.5); only neighbour 0 is positive
+    everyone = knn_predict(train, labels, query, k=99)
+    hand = 1.0 / (1.0 + math.exp(-1.0 / 0.07) + math.exp((math.sqrt(0.5) - 1.0) / 0.07))
+    assert everyone.shape == (1, 1)
+    assert everyone.item() == pytest.approx(hand, rel=1e-5)
+    assert everyone.item() == pytest.approx(0.98499, abs=1e-5)
+    assert knn_predict(train, labels, query, k=3).item() == pytest.approx(hand, rel=1e-5)
     with pytest.raises(ValueError, match='temperature'):
         knn_predict(train, labels, query, temperature=0.0)
 
@@ -105,5 +112,13 @@ def test_linear_probe_is_deterministic_and_checks_arguments():
     assert torch.equal(first, linear_probe_predict(train_x, train_y, test_x, steps=50))
     adam = linear_probe_predict(train_x, train_y, test_x, steps=50, optimizer='adam')
     assert adam.shape == first.shape and ((adam > 0) & (adam < 1)).all()
+    # Adam is deterministic too, and a different optimiser gives different scores
+    assert torch.equal(adam, linear_probe_predict(train_x, train_y, test_x, steps=50,
+                                                  optimizer='adam'))
+    assert not torch.equal(adam, first)
+    # and it separates separable data perfectly, like the default optimiser
+    sep_x, sep_y, sep_test_x, sep_test_y = _toy(separable=True)
+    adam_sep = linear_probe_predict(sep_x, sep_y, sep_test_x, optimizer='adam')  # 300 steps
+    assert 100 * multilabel_auc(adam_sep, sep_test_y)[0] == 100.0
     with pytest.raises(ValueError, match="optimizer must be one of"):
         linear_probe_predict(train_x, train_y, test_x, optimizer='sgd')

@@ -7,6 +7,7 @@ import json
 import math
 import os
 import os.path as osp
+import re
 import subprocess
 import sys
 
@@ -217,5 +218,6 @@ def test_train_tool_with_project_config(tiny_demo_data, tmp_path):
         cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=300)
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-4000:]
-    assert 'loss_adv' in log and 'loss_d' in log
+    # 'loss_d: ' exactly (a bare 'loss_d' would also match 'loss_dis')
+    assert 'loss_adv' in log and re.search(r'\bloss_d: ', log), log[-4000:]
     assert (work_dir / 'epoch_1.pth').is_file()
