@@ -149,19 +149,22 @@ def build_target_model(fmt: str, arch: str,
 
 
 def compare_state_dicts(converted: StateDict, target: StateDict,
-                        allowed_missing: Sequence[str] = ()) -> dict:
+                        allowed_missing: Sequence[str] = (),
+                        allowed_unexpected: Sequence[str] = ()) -> dict:
     """Key-by-key comparison of ``converted`` with a target model's state dict.
 
     Args:
         converted: the converted weights.
         target: ``model.state_dict()`` of the target model.
-        allowed_missing: regular expressions of target keys that may be missing (the
-            task head).
+        allowed_missing: regular expressions (full match) of target keys that may be
+            missing (the task head).
+        allowed_unexpected: regular expressions of ``converted`` keys the target may lack
+            (reported as ``allowed_unexpected`` and not loaded).
 
     Returns:
-        dict with ``matched``, ``missing``, ``allowed_missing``, ``unexpected`` and
-        ``shape_mismatch`` (lists of keys; the last as ``(key, got, expected)``) and
-        ``ok`` (no mismatch beyond the allowed missing keys).
+        dict with ``matched``, ``missing``, ``allowed_missing``, ``unexpected``,
+        ``allowed_unexpected`` and ``shape_mismatch`` (lists of keys; the last as
+        ``(key, got, expected)``) and ``ok`` (no mismatch beyond the allowed keys).
     """
     matched, missing, allowed, mismatch = [], [], [], []
     for key, value in target.items():
@@ -174,10 +177,12 @@ def compare_state_dicts(converted: StateDict, target: StateDict,
             mismatch.append((key, tuple(converted[key].shape), tuple(value.shape)))
         else:
             matched.append(key)
-    unexpected = [k for k in converted if k not in target]
+    extra = [k for k in converted if k not in target]
+    extra_ok = [k for k in extra if any(re.fullmatch(p, k) for p in allowed_unexpected)]
+    unexpected = [k for k in extra if k not in set(extra_ok)]
     return dict(matched=matched, missing=missing, allowed_missing=allowed,
-                unexpected=unexpected, shape_mismatch=mismatch,
-                ok=not (missing or unexpected or mismatch))
+                unexpected=unexpected, allowed_unexpected=extra_ok,
+                shape_mismatch=mismatch, ok=not (missing or unexpected or mismatch))
 
 
 def format_report(report: dict, target: str = 'target model', limit: int = 20) -> str:
@@ -194,10 +199,27 @@ def format_report(report: dict, target: str = 'target model', limit: int = 20) -
              f'  shape mismatch: {len(report["shape_mismatch"])}'
              + show([f'{k}: got {g}, expected {e}' for k, g, e in report['shape_mismatch']])]
     if report['allowed_missing']:
-        lines.append('  missing task head (expected, left to the new task): '
-                     + ', '.join(report['allowed_missing']))
-    lines.append('RESULT: ' + ('OK' if report['ok'] else 'ERROR (mismatch beyond the task head)'))
+        lines.append('  allowed missing (left as initialised, e.g. a new task head): '
+                     + _short(report['allowed_missing'], limit))
+    if report.get('allowed_unexpected'):
+        lines.append('  not loaded (allowed, not in the target): '
+                     + _short(report['allowed_unexpected'], limit))
+    lines.append('RESULT: ' + ('OK' if report['ok'] else 'ERROR (mismatch beyond the allowed keys)'))
     return '\n'.join(lines)
+
+
+def _short(keys: List[str], limit: int) -> str:
+    """The keys, or their groups with counts when there are more than a few."""
+    if len(keys) <= 6:
+        return ', '.join(keys)
+    depth = 2 if len({k.split('.')[0] for k in keys}) == 1 else 1
+    groups: Dict[str, int] = {}
+    for key in keys:
+        group = '.'.join(key.split('.')[:depth]) + '.*'
+        groups[group] = groups.get(group, 0) + 1
+    shown = [f'{g} ({n})' for g, n in list(groups.items())[:limit]]
+    return ', '.join(shown) + (f' ... (+{len(groups) - limit} more groups)'
+                               if len(groups) > limit else '')
 
 
 def verify_converted(converted: StateDict, fmt: str, arch: str,
@@ -216,12 +238,11 @@ def verify_converted(converted: StateDict, fmt: str, arch: str,
         allowed = [r'fc\..*']
     else:
         allowed = [r'segmentation_head\..*'] if drop_head else []
-    report = compare_state_dicts(converted, model.state_dict(), allowed)
-    text = format_report(report, built)
-    if not report['ok']:
-        raise WeightConversionError(text)
-    model.load_state_dict(converted, strict=not report['allowed_missing'])
-    return report, text
+    from dira_mm.models.utils.load_checked import load_checked  # models import this module
+
+    report = load_checked(model, converted, allowed_missing=allowed, what='converted weights',
+                          target=built, logger=None)
+    return report, format_report(report, built)
 
 
 def convert_checkpoint(src: str, dst: str, fmt: str = 'smp', prefix: str = 'auto',

@@ -108,6 +108,32 @@ def test_mismatched_checkpoints_raise_with_the_report(dira_ckpt, tmp_path):
         segmentor(osp.join(str(tmp_path), 'nope.pth')).init_weights()
 
 
+def test_ddp_prefixed_and_torchvision_checkpoints_load(dira_ckpt, tmp_path):
+    """The classifier's layouts: a checkpoint saved from a DDP-wrapped model, a torchvision
+    ResNet file (its ImageNet ``fc`` left out, reported)."""
+    path, state = dira_ckpt
+    ddp = str(tmp_path / 'ddp.pth')
+    torch.save({'state_dict': {'module.' + k: v for k, v in state.items()}}, ddp)
+    model = segmentor(ddp)
+    model.init_weights()
+    sd = model.backbone.state_dict()
+    assert torch.equal(sd['decoder.blocks.4.conv2.0.weight'],
+                       state['ssl.backbone.decoder.blocks.4.conv2.0.weight'])
+    assert torch.equal(sd['encoder.layer4.1.bn2.running_var'],
+                       state['ssl.backbone.encoder.layer4.1.bn2.running_var'])
+    assert model.pretrained_report['ok'] and len(model.pretrained_report['matched']) > 100
+    import torchvision
+    torch.manual_seed(1)
+    tv = torchvision.models.resnet18().state_dict()
+    tv_path = str(tmp_path / 'resnet18_torchvision.pth')
+    torch.save(tv, tv_path)
+    model = segmentor(tv_path, init='encoder')
+    model.init_weights()
+    assert torch.equal(model.backbone.state_dict()['encoder.layer3.0.conv1.weight'],
+                       tv['layer3.0.conv1.weight'])
+    assert len(model.pretrained_report['matched']) == len(tv) - 2  # all but fc
+    assert "'encoder.fc'" in model.pretrained_report['what']
+
 def _batch(n=2, size=64):
     g = torch.Generator().manual_seed(0)
     inputs = torch.randint(0, 256, (n, 1, size, size), dtype=torch.uint8, generator=g)

@@ -6,15 +6,8 @@ import torch
 from mmengine.model import BaseModel
 from torch import Tensor, nn
 
-from dira_mm.registry import MODELS
+from ..utils.builder import build_module  # noqa: F401 (its old import path)
 from ..utils.global_batch_norm import convert_global_batchnorm
-
-
-def build_module(cfg: Optional[Union[dict, nn.Module]]) -> Optional[nn.Module]:
-    """Build a sub-module from a config dict; pass modules and None through."""
-    if cfg is None or isinstance(cfg, nn.Module):
-        return cfg
-    return MODELS.build(cfg)
 
 
 class BaseSelfSupervisor(BaseModel, metaclass=ABCMeta):

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from dira_mm.registry import ALGORITHMS, MODELS
 from ..utils import DiRADataPreprocessor, unwrap
-from .base import build_module
+from ..utils.builder import build_module
 
 
 @contextmanager

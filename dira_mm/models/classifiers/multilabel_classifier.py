@@ -1,16 +1,17 @@
 """Multi-label classifier on a pre-trained encoder: the transfer-learning benchmark model."""
+import re
 from typing import Dict, List, Optional, Sequence, Union
 
 import torch
-from mmengine.logging import print_log
 from mmengine.model import BaseModel
 from torch import Tensor, nn
 
 from dira_mm.registry import MODELS
 from dira_mm.structures import DiRADataSample
-from dira_mm.utils.convert import WeightConversionError, compare_state_dicts, format_report
-from ..algorithms.base import build_module
-from .pretrained import encoder_weights_from_checkpoint, read_pretrained
+from dira_mm.utils.convert import WeightConversionError
+from ..utils.builder import build_module
+from ..utils.load_checked import load_checked
+from ..utils.pretrained import encoder_weights_from_checkpoint, read_pretrained
 
 __all__ = ['MultiLabelClassifier']
 
@@ -156,8 +157,9 @@ class MultiLabelClassifier(BaseModel):
     def load_pretrained(self, filename: str, prefix: str = 'auto') -> dict:
         """Load the encoder of ``filename`` (strictly, head excepted); return the report.
 
-        The report (:func:`~dira_mm.utils.convert.compare_state_dicts` plus ``source``,
-        ``unused`` and ``text``) is logged and kept in :attr:`pretrained_report`.
+        The weights go through :func:`~dira_mm.models.utils.load_checked`; its report
+        (plus ``source`` and ``unused``: the checkpoint's parts this model has no place
+        for) is logged and kept in :attr:`pretrained_report`.
 
         Raises:
             FileNotFoundError: ``filename`` does not exist (named as ``model.pretrained``).
@@ -172,26 +174,18 @@ class MultiLabelClassifier(BaseModel):
             weights, unused, source = encoder_weights_from_checkpoint(checkpoint, prefix)
         except WeightConversionError as err:
             raise WeightConversionError(f'model.pretrained "{filename}": {err}') from None
-        target = self.state_dict()
-        converted = {'backbone.' + k: v for k, v in weights.items()}
-        # decoder/head weights load too if this backbone has them (e.g. with a decoder)
-        converted.update({'backbone.' + k: v for k, v in unused.items()
-                          if 'backbone.' + k in target})
-        unused_keys = [k for k in unused if 'backbone.' + k not in target]
-        report = compare_state_dicts(converted, target, allowed_missing=_HEAD_KEYS)
-        text = '\n'.join([
-            f'model.pretrained "{filename}": {source}, {len(weights)} encoder tensors.',
-            format_report(report, f'{type(self).__name__} ({type(self.backbone).__name__} '
-                                  f'+ head of {self.num_classes})'),
-            f'  not used by the classifier: {len(unused_keys)} tensors'
-            + (f' ({_groups(unused_keys)})' if unused_keys else ''),
-        ])
-        report.update(source=source, unused=unused_keys, text=text)
+        # decoder/head weights load too if this backbone has them (e.g. with a decoder);
+        # the others are reported as not used
+        converted = {'backbone.' + k: v for k, v in {**weights, **unused}.items()}
+        unused_patterns = [r'backbone\.' + re.escape(k) for k in unused]
+        report = load_checked(
+            self, converted, allowed_missing=_HEAD_KEYS, allowed_unexpected=unused_patterns,
+            what=f'model.pretrained "{filename}" ({source})',
+            target=f'{type(self).__name__} ({type(self.backbone).__name__} '
+                   f'+ head of {self.num_classes})')
+        report['unused'] = [k[len('backbone.'):] for k in report['allowed_unexpected']]
+        report['source'] = source
         self.pretrained_report = report
-        if not report['ok']:
-            raise WeightConversionError(text)
-        print_log(text, logger='current')
-        self.load_state_dict(converted, strict=False)  # the report vouches for the keys
         return report
 
     # ------------------------------------------------------------------ forward
@@ -268,8 +262,3 @@ class MultiLabelClassifier(BaseModel):
                 f'model.num_classes is {self.num_classes}; set num_classes to the dataset\'s '
                 'number of classes (or select classes with ClassSubsetDataset).')
         return labels.to(device=logits.device, dtype=logits.dtype)
-
-
-def _groups(keys: Sequence[str]) -> str:
-    """``['decoder.blocks.0...', 'segmentation_head.0.weight']`` -> ``'decoder.*, ...'``."""
-    return ', '.join(sorted({k.split('.')[0] + '.*' for k in keys}))

@@ -10,8 +10,9 @@ from torch import Tensor, nn
 
 from dira_mm.registry import MODELS
 from dira_mm.structures import SegDataSample
-from dira_mm.utils.convert import (WeightConversionError, compare_state_dicts, extract_unet,
-                                   format_report)
+from dira_mm.utils.convert import WeightConversionError
+from ..utils.load_checked import load_checked
+from ..utils.pretrained import read_pretrained, unet_weights_from_checkpoint
 from .seg_data_preprocessor import SegDataPreprocessor
 
 __all__ = ['UNetSegmentor']
@@ -25,8 +26,10 @@ class UNetSegmentor(BaseModel):
 
     **Initialisation from pre-training.** ``pretrained`` is a dira_mm checkpoint (a DiRA
     model: ``ssl.backbone.*``; a plain method: ``backbone.*``), a fine-tuned segmentor,
-    or a bare ``smp.Unet`` state dict (the official DiRA ``best_checkpoint.pth``, or
-    ``tools/model_converters/extract_unet.py --format smp`` output). It is read safely
+    a bare ``smp.Unet`` state dict (the official DiRA ``best_checkpoint.pth``, or
+    ``tools/model_converters/extract_unet.py --format smp`` output) or a torchvision ResNet
+    state dict (encoder only: use ``init='encoder'``); DDP ``module.`` prefixes are
+    stripped. The layouts are those of :class:`MultiLabelClassifier`. It is read safely
     (``weights_only``) in :meth:`init_weights`, which mmengine's Runner calls before
     training. ``init='encoder_decoder'`` (the DiRA README's protocol) loads encoder and
     decoder, ``'encoder'`` the encoder only (decoder left random, e.g. from a ``di``
@@ -118,8 +121,13 @@ class UNetSegmentor(BaseModel):
     def load_pretrained(self, checkpoint: Union[str, dict]) -> dict:
         """Load encoder (+ decoder) weights from ``checkpoint`` (a path, URL or loaded dict).
 
+        The checkpoint layouts of the classifier are understood (a dira_mm checkpoint, an
+        smp or torchvision state dict, DDP ``module.`` prefixes; see
+        :func:`~dira_mm.models.utils.unet_weights_from_checkpoint`) and the weights go
+        through :func:`~dira_mm.models.utils.load_checked`.
+
         Returns:
-            dict: the key-match report of :func:`dira_mm.utils.convert.compare_state_dicts`
+            dict: the key-match report of :func:`~dira_mm.models.utils.load_checked`
             (also kept as ``self.pretrained_report``).
 
         Raises:
@@ -133,40 +141,34 @@ class UNetSegmentor(BaseModel):
                     f'UNetSegmentor: `model.pretrained` "{checkpoint}" does not exist. Set it '
                     'to a pre-training checkpoint (e.g. work_dirs/<run>/epoch_N.pth), or to '
                     'None to train from random weights.')
-            from dira_mm.models.classifiers.pretrained import read_pretrained
             checkpoint = read_pretrained(checkpoint)
-        unet, used = self._extract(checkpoint, source)
+        try:
+            unet, fmt, used = unet_weights_from_checkpoint(checkpoint, self.prefix)
+        except WeightConversionError as err:
+            raise WeightConversionError(f'model.pretrained "{source}": {err}') from None
         kept = ('encoder.', ) if self.init == 'encoder' else ('encoder.', 'decoder.')
-        weights = {k: v for k, v in unet.items() if k.startswith(kept)}
+        # torchvision's ``fc`` (encoder.fc.*: its ImageNet head) has no place in a U-Net
+        weights = {k: v for k, v in unet.items()
+                   if k.startswith(kept) and not k.startswith('encoder.fc.')}
         allowed = [r'segmentation_head\..*'] + ([r'decoder\..*'] if self.init == 'encoder'
                                                 else [])
-        report = compare_state_dicts(weights, self.backbone.state_dict(), allowed)
-        text = format_report(
-            report, f'UNetSegmentor({self.backbone.encoder_name}, init={self.init!r})')
-        left_out = sorted({k.split('.')[0] for k in unet if not k.startswith(kept)})
-        header = (f'Pre-trained U-Net from "{source}" (prefix "{used}"; not loaded: '
-                  f'{left_out or "nothing"}; the segmentation head is new).\n')
-        if not report['ok']:
-            hint = ''
-            if report['missing'] and all(k.startswith('decoder.') for k in report['missing']):
-                hint = ("\nThe checkpoint has no decoder (a `di` model?): set "
-                        "model.init='encoder' to load its encoder only.")
-            raise WeightConversionError(header + text + hint)
-        self.backbone.load_state_dict(weights, strict=False)
-        MMLogger.get_current_instance().info(header + text)
+        left_out = sorted({'.'.join(k.split('.')[:2 if k.startswith('encoder.') else 1])
+                           for k in unet if k not in weights})
+        what = (f'Pre-trained U-Net from "{source}" ({fmt}, prefix "{used}"; not loaded: '
+                f'{left_out or "nothing"}; the segmentation head is new)')
+        try:
+            report = load_checked(
+                self.backbone, weights, allowed_missing=allowed, what=what,
+                target=f'UNetSegmentor({self.backbone.encoder_name}, init={self.init!r})')
+        except WeightConversionError as err:
+            missing = err.report['missing']
+            if missing and all(k.startswith('decoder.') for k in missing):
+                raise WeightConversionError(
+                    f"{err}\nThe checkpoint has no decoder (a `di` model?): set "
+                    "model.init='encoder' to load its encoder only.") from None
+            raise
         self.pretrained_report = report
         return report
-
-    def _extract(self, checkpoint: dict, source: str):
-        """U-Net weights with smp keys and the prefix they had."""
-        try:
-            return extract_unet(checkpoint, self.prefix)
-        except WeightConversionError as err:
-            state = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint,
-                                                                           dict) else {}
-            if self.prefix == 'auto' and any(k.startswith('encoder.') for k in state):
-                return extract_unet(checkpoint, '')
-            raise WeightConversionError(f'"{source}": {err}') from None
 
     def train(self, mode: bool = True) -> 'UNetSegmentor':
         """Train mode; a frozen encoder stays in eval mode (fixed BatchNorm statistics)."""
