@@ -11,8 +11,9 @@ from .phantom_segmentation import make_phantom_lung_dataset, phantom_lung_masks
 from .phantom import (PHANTOM_CLASSES, ChestPhantomDataset, chest_phantom_masks,
                       generate_chest_phantom, make_demo_dataset, render_chest_phantom,
                       sample_chest_phantom_params)
-from .readers import (ImageReadError, apply_window, decode_image, read_dicom_array,
-                      read_image, window_to_range)
+from .readers import (DEFAULT_MAX_PIXELS, ImageReadError, NonFinitePixelsWarning,
+                      apply_window, decode_image, read_dicom_array, read_image,
+                      window_to_range)
 from .rle import rle_decode, rle_decode_union, rle_encode
 from .siim_pneumothorax import SIIMPneumothoraxDataset
 from .transforms import *  # noqa: F401,F403
@@ -25,6 +26,7 @@ __all__ = [
     'PHANTOM_CLASSES', 'generate_chest_phantom', 'sample_chest_phantom_params',
     'render_chest_phantom', 'chest_phantom_masks', 'make_demo_dataset', 'ImageReadError',
     'read_image', 'decode_image', 'read_dicom_array', 'apply_window', 'window_to_range',
+    'NonFinitePixelsWarning', 'DEFAULT_MAX_PIXELS',
     'ImageMaskDataset', 'SIIMPneumothoraxDataset', 'make_phantom_lung_dataset',
     'phantom_lung_masks', 'rle_decode', 'rle_decode_union', 'rle_encode'
 ] + list(_transforms_all)

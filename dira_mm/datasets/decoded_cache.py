@@ -5,20 +5,26 @@ the whole two-view DiRA pipeline; reading the same pixels from an uncompressed `
 costs a fraction of a millisecond. Each entry is keyed by the file's absolute path, size
 and modification time and by the reader options, so an edited image or another window is
 decoded again. Writes are atomic (temporary file + ``os.replace``), so concurrent
-DataLoader workers and processes can share one cache folder. A damaged entry is removed
-and the image decoded again. The pixels are exactly the decoder's, so augmentation
-outputs are identical with or without the cache.
+DataLoader workers and processes can share one cache folder. A damaged entry (0 bytes,
+truncated, a garbled header, or not a 2-D uint8 array as every decoded image is) is
+removed with a warning naming it and the image decoded again; reading it never crashes.
+The pixels are exactly the decoder's, so augmentation outputs are identical with or without
+the cache.
 
 Disk use is the raw image size (1 MB for a 1024² 8-bit image: ~112 GB for all of
 ChestX-ray14), so point ``cache_dir`` at a fast local disk with room to spare.
 """
 import hashlib
+import math
 import os
 import os.path as osp
 import tempfile
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
+from mmengine.logging import MMLogger
+
+from .readers import read_npy_header
 
 __all__ = ['DecodedImageCache']
 
@@ -45,27 +51,58 @@ class DecodedImageCache:
         """File that holds the entry ``key`` (two-level fan-out keeps folders small)."""
         return osp.join(self.root, key[:2], key + '.npy')
 
-    def get(self, path: str, options: str, decode: Callable[[str], np.ndarray]) -> np.ndarray:
+    def get(self,
+            path: str,
+            options: str,
+            decode: Callable[[str], np.ndarray],
+            cache_if: Optional[Callable[[np.ndarray], bool]] = None) -> np.ndarray:
         """The decoded image of ``path``: from the cache, or decoded and stored.
 
         A missing source file is left to ``decode`` (so its error names the file).
+        ``cache_if(img)`` False keeps a freshly decoded image out of the cache (e.g. one whose
+        NaN pixels were filled, so that it is reported at every decode).
         """
         try:
             key = self.key(path, options)
         except OSError:
             return decode(path)
         entry = self.entry(key)
-        if osp.isfile(entry):
-            try:
-                return np.load(entry, allow_pickle=False)
-            except (OSError, ValueError, EOFError):
-                try:
-                    os.remove(entry)  # damaged (e.g. a disk filled up mid-write): redo
-                except OSError:
-                    pass
+        if osp.lexists(entry):
+            img = self._load(entry, path)
+            if img is not None:
+                return img
         img = decode(path)
-        self._store(entry, img)
+        if cache_if is None or cache_if(img):
+            self._store(entry, img)
         return img
+
+    @staticmethod
+    def _load(entry: str, path: str) -> Optional[np.ndarray]:
+        """The image of ``entry``, or None after removing a damaged entry (with a warning)."""
+        try:
+            with open(entry, 'rb') as f:
+                shape, _, dtype, offset = read_npy_header(f)
+                size = os.fstat(f.fileno()).st_size
+                expected = offset + math.prod(shape) * dtype.itemsize
+                if len(shape) != 2 or dtype != np.uint8:
+                    problem = f'it holds a {shape} {dtype} array, not a 2-D uint8 image'
+                elif size != expected:
+                    problem = f'it has {size} bytes, its header says {expected}'
+                else:
+                    f.seek(0)
+                    return np.load(f, allow_pickle=False)
+        except FileNotFoundError:  # removed by another worker meanwhile
+            return None
+        except (OSError, ValueError, EOFError) as e:
+            problem = f'{type(e).__name__}: {e}' if str(e) else type(e).__name__
+        MMLogger.get_current_instance().warning(
+            f'DecodedImageCache: the entry "{entry}" of "{path}" is damaged ({problem}); it '
+            'was removed and the image is decoded again.')
+        try:
+            os.remove(entry)  # e.g. a disk that filled up mid-write, or an edited file
+        except OSError:
+            pass
+        return None
 
     @staticmethod
     def _store(entry: str, img: np.ndarray) -> None:

@@ -1,6 +1,7 @@
 """Readers that turn a 2-D medical image file into a uint8 gray array.
 
-Supported: PNG (8- and 16-bit), JPEG, TIFF/BMP (through OpenCV) and DICOM (through pydicom).
+Supported: PNG (8- and 16-bit), JPEG, TIFF/BMP (through OpenCV), DICOM (through pydicom) and
+NumPy ``.npy`` arrays ``(H, W)`` of any real dtype.
 Every image leaves :func:`read_image` as a 2-D ``uint8`` array ``(H, W)``, the data contract of
 ``docs/architecture.md``. Decoding is delegated to libraries; what is written here is only the
 glue that no library offers in this form: format detection, the windowing rule that maps
@@ -30,6 +31,27 @@ images (where a high value is dark) are inverted after windowing (``255 - y``), 
 as in ``MONOCHROME2``, unless ``invert_monochrome1=False``. Colour images are converted to gray
 with the ITU-R BT.601 luma weights (OpenCV's ``cvtColor``).
 
+Bad pixels and huge images (both are refused with :class:`ImageReadError`, which a dataset with
+``on_error='skip'`` skips, names in a warning and counts in ``SkippedSamplesHook``):
+
+- Non-finite values (NaN, +-Inf: float TIFF/NPY/DICOM ``FloatPixelData``, or a broken
+  modality LUT) would make the min-max window NaN and the whole image black. With
+  ``nonfinite='skip'`` (default) such an image is an error naming the file and the number of
+  bad values; with ``nonfinite='fill'`` they are replaced by the image's finite minimum before
+  the window is chosen (so the other pixels come out as if the bad ones held that minimum),
+  and the count is reported (a :class:`NonFinitePixelsWarning`, or ``return_filled=True``).
+- ``max_pixels`` (default :data:`DEFAULT_MAX_PIXELS` = 50 million) is checked from the header,
+  before any pixel is decoded: PNG/JPEG/TIFF/BMP through PIL's header parsers, DICOM's
+  ``Rows``/``Columns``, the ``.npy`` header. The largest real radiographs are ~4-9 MP
+  (CR/DR chest plates, e.g. 3000x3000) and mammograms up to ~30 MP (e.g. 4096x5625 pixels =
+  23 MP, 5.4k x 5.6k tomosynthesis projections); 50 MP keeps every real image with a
+  margin while a 30000x30000 "decompression bomb" PNG (900 MP, measured at a 3.2 GB decode
+  peak) is refused. At 50 MP the peak per DataLoader worker is ~0.3 GB for a 16-bit PNG and
+  ~1.2 GB for a float32 TIFF (float64 windowing), scaled from 10 MP measurements (60 MB and
+  245 MB of peak RSS). ``max_pixels=None`` removes the limit. PIL only parses headers here (its
+  plugin classes, so ``PIL.Image.MAX_IMAGE_PIXELS`` plays no part); OpenCV, which decodes,
+  keeps its own cap of 2^30 pixels (environment variable ``OPENCV_IO_MAX_IMAGE_PIXELS``).
+
 Speed: PNG and JPEG go through ``cv2.imdecode``, measured faster than PIL: for a 1024x1024
 8-bit gray chest radiograph PNG (406 KB), 7.3 ms against 7.6 ms for PIL and 9.0 ms for the
 official ``Image.open().convert('RGB')``, on one core of the development machine; most of it
@@ -37,26 +59,35 @@ is zlib's inflate. Integer images with more than 8 bits are windowed with a look
 range of stored values, which avoids float arithmetic on every pixel.
 """
 import io
+import math
 import os
-from typing import Any, Optional, Sequence, Tuple
+import warnings
+from typing import Any, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
 
 __all__ = [
     'ImageReadError', 'read_image', 'decode_image', 'read_dicom_array', 'apply_window',
-    'window_to_range', 'resolve_window', 'detect_format'
+    'window_to_range', 'resolve_window', 'detect_format', 'check_read_options', 'image_size',
+    'read_npy_header', 'NonFinitePixelsWarning', 'DEFAULT_MAX_PIXELS'
 ]
 
 _PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
 _JPEG_MAGIC = b'\xff\xd8\xff'
 _TIFF_MAGICS = (b'II*\x00', b'MM\x00*')
 _BMP_MAGIC = b'BM'
+_NPY_MAGIC = b'\x93NUMPY'
 _DICOM_EXTENSIONS = ('.dcm', '.dicom', '.dic', '.ima')
 _DEFAULT_HINT = ('Check that the path is right and that the file is a complete PNG, JPEG or '
                  'DICOM image; re-export or remove it from the list file.')
 # Integer images whose stored values span at most this many levels are windowed by a LUT.
 _MAX_LUT_LEVELS = 1 << 16
+#: Default pixel limit (H * W) of the readers; see the module docstring for why 50 MP.
+DEFAULT_MAX_PIXELS = 50_000_000
+_NONFINITE = ('skip', 'fill')
+_NONFINITE_HINT = ('Fix or re-export the file, or set `nonfinite="fill"` in LoadMedicalImage '
+                   'to replace such values by the image\'s finite minimum.')
 
 
 class ImageReadError(Exception):
@@ -87,6 +118,102 @@ class ImageReadError(Exception):
         if self.reason is None:
             return (type(self), (self.args[0], ))
         return (type(self), (self.path, self.reason, self.hint))
+
+
+class NonFinitePixelsWarning(UserWarning):
+    """NaN/Inf pixel values were replaced (``nonfinite='fill'``); the message names the file."""
+
+
+def check_read_options(nonfinite: str = 'skip',
+                       max_pixels: Optional[int] = DEFAULT_MAX_PIXELS) -> None:
+    """Check ``nonfinite`` and ``max_pixels`` (raise ``ValueError`` naming the key)."""
+    if nonfinite not in _NONFINITE:
+        raise ValueError(f'`nonfinite` must be one of {_NONFINITE}, got {nonfinite!r}.')
+    if max_pixels is not None and (isinstance(max_pixels, bool) or not isinstance(
+            max_pixels, (int, np.integer)) or max_pixels < 1):
+        raise ValueError(f'`max_pixels` must be a positive int or None (no limit), got '
+                         f'{max_pixels!r}.')
+
+
+def read_npy_header(fp) -> Tuple[Tuple[int, ...], bool, np.dtype, int]:
+    """Parse a ``.npy`` header from the file object ``fp`` without reading the array.
+
+    Returns:
+        tuple: ``(shape, fortran_order, dtype, data_offset)``.
+
+    Raises:
+        ValueError: The header is not a valid ``.npy`` header (any parse failure, as the
+            header of a damaged file can hold anything).
+    """
+    fmt = np.lib.format
+    try:
+        version = fmt.read_magic(fp)
+        if version == (1, 0):
+            shape, fortran, dtype = fmt.read_array_header_1_0(fp)
+        elif version == (2, 0):
+            shape, fortran, dtype = fmt.read_array_header_2_0(fp)
+        else:
+            raise ValueError(f'unsupported .npy version {version}')
+    except ValueError:
+        raise
+    except Exception as e:  # e.g. tokenize.TokenError from a garbled header dict
+        raise ValueError(f'garbled .npy header ({type(e).__name__}: {e})') from None
+    if not all(isinstance(n, int) and n >= 0 for n in shape):
+        raise ValueError(f'invalid .npy shape {shape!r}')
+    return tuple(shape), bool(fortran), np.dtype(dtype), fp.tell()
+
+
+_PIL_PLUGINS = dict(
+    png=('PngImagePlugin', 'PngImageFile'),
+    jpeg=('JpegImagePlugin', 'JpegImageFile'),
+    tiff=('TiffImagePlugin', 'TiffImageFile'),
+    bmp=('BmpImagePlugin', 'BmpImageFile'))
+
+
+def image_size(data: bytes, fmt: Optional[str] = None) -> Optional[Tuple[int, int]]:
+    """``(H, W)`` of an encoded PNG/JPEG/TIFF/BMP/NPY image from its header, without decoding.
+
+    PIL's plugin classes parse only the header (and, unlike ``PIL.Image.open``, do not apply
+    ``PIL.Image.MAX_IMAGE_PIXELS``, so the size of a bomb can still be reported).
+
+    Returns:
+        tuple[int, int] | None: The size, or None when the header cannot be parsed (the
+        decoder then reports the error) or the format has no such header here (DICOM).
+    """
+    fmt = fmt or detect_format(data)
+    if fmt == 'npy':
+        try:
+            shape = read_npy_header(io.BytesIO(data))[0]
+        except ValueError:
+            return None
+        return (shape[0], shape[1]) if len(shape) >= 2 else None
+    if fmt not in _PIL_PLUGINS:
+        return None
+    import importlib
+    module, cls = _PIL_PLUGINS[fmt]
+    try:
+        plugin = getattr(importlib.import_module(f'PIL.{module}'), cls)
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            img = plugin(io.BytesIO(data))
+        width, height = img.size
+    except Exception:  # a header PIL cannot parse is left to the decoder to report
+        return None
+    return int(height), int(width)
+
+
+def _check_pixels(path: str, height: int, width: int, max_pixels: Optional[int],
+                  fmt: str) -> None:
+    """Refuse an image of more than ``max_pixels`` pixels (before decoding it)."""
+    if max_pixels is None or int(height) * int(width) <= max_pixels:
+        return
+    raise ImageReadError(
+        path, f'the {fmt.upper()} image is {int(width)}x{int(height)} = '
+        f'{int(height) * int(width)} pixels, more than max_pixels={max_pixels}; it was not '
+        'decoded',
+        'If images this large are expected, raise `max_pixels` of LoadMedicalImage in the '
+        'pipeline config (e.g. dict(type="LoadMedicalImage", max_pixels=100_000_000); None: '
+        'no limit); otherwise downsample or remove the file.')
 
 
 def window_to_range(center: float, width: float) -> Tuple[float, float]:
@@ -150,14 +277,23 @@ def resolve_window(window: Optional[Sequence[float]],
     return None
 
 
-def _window_image(raw: np.ndarray, to_values, configured: Optional[Tuple[float, float]],
-                  header: Optional[Tuple[float, float]], invert: bool) -> np.ndarray:
+def _window_image(raw: np.ndarray,
+                  to_values,
+                  configured: Optional[Tuple[float, float]],
+                  header: Optional[Tuple[float, float]],
+                  invert: bool,
+                  path: str = '<bytes>',
+                  nonfinite: str = 'skip') -> Tuple[np.ndarray, int]:
     """Window ``to_values(raw)`` into uint8, with a LUT when ``raw`` holds few integer levels.
 
     ``to_values`` maps stored values to the values the window refers to (identity for PNG, the
     modality LUT for DICOM). It is applied element-wise, so applying it to the levels
     ``min..max`` and then looking every pixel up gives the same result as applying it to the
-    whole image, much faster.
+    whole image, much faster. Non-finite values are refused or filled per ``nonfinite``
+    before the window is chosen (a NaN min-max would turn the whole image black).
+
+    Returns:
+        tuple[np.ndarray, int]: The uint8 image and how many pixels were filled.
     """
     use_lut = raw.dtype.kind in 'ui' and raw.dtype.itemsize <= 4 and raw.size > 0
     if use_lut:
@@ -168,6 +304,7 @@ def _window_image(raw: np.ndarray, to_values, configured: Optional[Tuple[float, 
         values = np.asarray(to_values(levels), dtype=np.float64)
     else:
         values = np.asarray(to_values(raw), dtype=np.float64)
+    values, filled = _handle_nonfinite(values, raw, vmin if use_lut else None, path, nonfinite)
     lo_hi = configured or header
     if lo_hi is None:
         lo_hi = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
@@ -175,14 +312,46 @@ def _window_image(raw: np.ndarray, to_values, configured: Optional[Tuple[float, 
     if invert:
         table = 255 - table
     if not use_lut:
-        return table
+        return table, filled
+    return table[_lut_index(raw, vmin)], filled
+
+
+def _lut_index(raw: np.ndarray, vmin: int) -> np.ndarray:
+    """Index of every pixel of integer ``raw`` into a table over the levels ``vmin..max``."""
     if vmin == 0:
-        index = raw
-    elif raw.dtype.kind == 'u':
-        index = raw - raw.dtype.type(vmin)  # raw >= vmin, so no wrap-around
-    else:
-        index = raw.astype(np.int64) - vmin
-    return table[index]
+        return raw
+    if raw.dtype.kind == 'u':
+        return raw - raw.dtype.type(vmin)  # raw >= vmin, so no wrap-around
+    return raw.astype(np.int64) - vmin
+
+
+def _handle_nonfinite(values: np.ndarray, raw: np.ndarray, vmin: Optional[int], path: str,
+                      nonfinite: str) -> Tuple[np.ndarray, int]:
+    """Refuse (``'skip'``) or fill with the finite minimum (``'fill'``) NaN/Inf values.
+
+    ``values`` is either the whole image or, when ``vmin`` is given, a table over the integer
+    levels ``vmin..max`` of ``raw`` (then the bad pixels are counted through ``raw``).
+    """
+    finite = np.isfinite(values)
+    if finite.all():
+        return values, 0
+    bad = ~finite
+    bad_pixels = bad[_lut_index(raw, vmin)] if vmin is not None else bad
+    num_bad = int(np.count_nonzero(bad_pixels))
+    first = np.unravel_index(int(np.argmax(bad_pixels)), bad_pixels.shape)
+    what = (f'{num_bad} of {bad_pixels.size} pixel values are not finite (NaN or Inf; the '
+            f'first at (row, column) {tuple(int(i) for i in first)})')
+    if nonfinite != 'fill':
+        raise ImageReadError(
+            path, f'{what}; windowing them would give a wrong (black) image '
+            '(nonfinite="skip")', _NONFINITE_HINT)
+    if not finite.any():
+        raise ImageReadError(path, f'{what}: no finite value is left to fill them with',
+                             'Fix or re-export the file.')
+    if np.shares_memory(values, raw):
+        values = values.copy()
+    values[bad] = values[finite].min()
+    return values, num_bad
 
 
 def _to_gray(img: np.ndarray, order: str = 'BGR') -> np.ndarray:
@@ -205,7 +374,8 @@ def detect_format(data: bytes, path: str = '') -> str:
     """Guess the format from the magic bytes, then from the file extension.
 
     Returns:
-        str: One of ``'png'``, ``'jpeg'``, ``'tiff'``, ``'bmp'``, ``'dicom'``, ``'unknown'``.
+        str: One of ``'png'``, ``'jpeg'``, ``'tiff'``, ``'bmp'``, ``'dicom'``, ``'npy'``,
+        ``'unknown'``.
     """
     if data.startswith(_PNG_MAGIC):
         return 'png'
@@ -217,6 +387,8 @@ def detect_format(data: bytes, path: str = '') -> str:
         return 'tiff'
     if data.startswith(_BMP_MAGIC):
         return 'bmp'
+    if data.startswith(_NPY_MAGIC):
+        return 'npy'
     if str(path).lower().endswith(_DICOM_EXTENSIONS):
         return 'dicom'  # DICOM files without the 128-byte preamble
     return 'unknown'
@@ -243,11 +415,14 @@ def read_image(path: str,
                *,
                window: Optional[Sequence[float]] = None,
                value_range: Optional[Sequence[float]] = None,
-               invert_monochrome1: bool = True) -> np.ndarray:
+               invert_monochrome1: bool = True,
+               nonfinite: str = 'skip',
+               max_pixels: Optional[int] = DEFAULT_MAX_PIXELS,
+               return_filled: bool = False) -> Union[np.ndarray, Tuple[np.ndarray, int]]:
     """Read a 2-D medical image file as a uint8 gray array ``(H, W)``.
 
     Args:
-        path (str): The image file: PNG (8/16-bit), JPEG, TIFF, BMP or DICOM.
+        path (str): The image file: PNG (8/16-bit), JPEG, TIFF, BMP, DICOM or NPY.
         window (tuple[float, float], optional): ``(center, width)`` applied to images with more
             than 8 bits (see the module docstring). Defaults to None (DICOM header, then
             min-max).
@@ -255,19 +430,31 @@ def read_image(path: str,
             Mutually exclusive with ``window``.
         invert_monochrome1 (bool): Invert DICOM ``MONOCHROME1`` images after windowing so that
             bone is bright. Defaults to True.
+        nonfinite (str): NaN/Inf pixel values: ``'skip'`` raises :class:`ImageReadError`;
+            ``'fill'`` replaces them by the image's finite minimum. Defaults to 'skip'.
+        max_pixels (int, optional): Refuse images with more pixels (``H * W``), checked from
+            the header before decoding. None: no limit. Defaults to
+            :data:`DEFAULT_MAX_PIXELS` (50 million; see the module docstring).
+        return_filled (bool): Also return how many pixels ``'fill'`` replaced. Without it a
+            fill emits a :class:`NonFinitePixelsWarning`. Defaults to False.
 
     Returns:
-        np.ndarray: 2-D uint8 array.
+        np.ndarray | tuple[np.ndarray, int]: 2-D uint8 array (and the number of filled
+        pixels with ``return_filled``).
 
     Raises:
-        ImageReadError: The file is missing, empty, truncated, undecodable or unsupported.
+        ImageReadError: The file is missing, empty, truncated, undecodable, unsupported,
+            larger than ``max_pixels`` or has non-finite values (``nonfinite='skip'``).
     """
     return decode_image(
         _read_bytes(path),
         path=path,
         window=window,
         value_range=value_range,
-        invert_monochrome1=invert_monochrome1)
+        invert_monochrome1=invert_monochrome1,
+        nonfinite=nonfinite,
+        max_pixels=max_pixels,
+        return_filled=return_filled)
 
 
 def decode_image(data: bytes,
@@ -275,24 +462,70 @@ def decode_image(data: bytes,
                  path: str = '<bytes>',
                  window: Optional[Sequence[float]] = None,
                  value_range: Optional[Sequence[float]] = None,
-                 invert_monochrome1: bool = True) -> np.ndarray:
+                 invert_monochrome1: bool = True,
+                 nonfinite: str = 'skip',
+                 max_pixels: Optional[int] = DEFAULT_MAX_PIXELS,
+                 return_filled: bool = False) -> Union[np.ndarray, Tuple[np.ndarray, int]]:
     """Decode the bytes of an image file; arguments as in :func:`read_image`.
 
     ``path`` is used for the error messages and, when the magic bytes say nothing, for the
     extension.
     """
     configured = resolve_window(window, value_range)
+    check_read_options(nonfinite, max_pixels)
     if len(data) == 0:
         raise ImageReadError(path, 'the file is empty (0 bytes)',
                              'The download or copy was probably interrupted; copy it again.')
     fmt = detect_format(data, path)
     if fmt == 'dicom':
-        return _decode_dicom(data, path, configured, invert_monochrome1)
-    return _decode_with_opencv(data, path, fmt, configured)
+        img, filled = _decode_dicom(data, path, configured, invert_monochrome1, nonfinite,
+                                    max_pixels)
+    elif fmt == 'npy':
+        img, filled = _decode_npy(data, path, configured, nonfinite, max_pixels)
+    else:
+        img, filled = _decode_with_opencv(data, path, fmt, configured, nonfinite, max_pixels)
+    if return_filled:
+        return img, filled
+    if filled:
+        warnings.warn(
+            f'"{path}": {filled} non-finite (NaN/Inf) pixel values were replaced by the '
+            'finite minimum (nonfinite="fill").', NonFinitePixelsWarning, stacklevel=2)
+    return img
+
+
+def _decode_npy(data: bytes, path: str, configured: Optional[Tuple[float, float]],
+                nonfinite: str, max_pixels: Optional[int]) -> Tuple[np.ndarray, int]:
+    """A ``.npy`` array ``(H, W)`` or ``(H, W, 1)`` of real values: header checked first."""
+    try:
+        shape, _, dtype, offset = read_npy_header(io.BytesIO(data))
+    except ValueError as e:
+        raise ImageReadError(path, f'not a readable .npy file ({e})') from None
+    if not (len(shape) == 2 or (len(shape) == 3 and shape[2] == 1)) \
+            or dtype.kind not in 'uifb' or dtype.hasobject:
+        raise ImageReadError(path, f'the .npy array has shape {shape} and dtype {dtype}; a 2-D '
+                             'image needs shape (H, W) and a real dtype',
+                             'Save the image as a 2-D numeric array.')
+    _check_pixels(path, shape[0], shape[1], max_pixels, 'npy')
+    if len(data) < offset + math.prod(shape) * dtype.itemsize:
+        raise ImageReadError(path, f'the .npy data is truncated ({len(data)} bytes for a '
+                             f'{shape} {dtype} array)')
+    try:
+        img = np.load(io.BytesIO(data), allow_pickle=False).reshape(shape[:2])
+    except (ValueError, EOFError, OSError) as e:
+        raise ImageReadError(path, f'not a readable .npy file ({e})') from None
+    if img.dtype == np.uint8:
+        return np.ascontiguousarray(img), 0
+    if img.dtype.kind == 'b' or img.dtype == np.float16:
+        img = img.astype(np.float32)
+    return _window_image(img, lambda v: v, configured, None, False, path, nonfinite)
 
 
 def _decode_with_opencv(data: bytes, path: str, fmt: str,
-                        configured: Optional[Tuple[float, float]]) -> np.ndarray:
+                        configured: Optional[Tuple[float, float]], nonfinite: str,
+                        max_pixels: Optional[int]) -> Tuple[np.ndarray, int]:
+    size = image_size(data, fmt)
+    if size is not None:
+        _check_pixels(path, size[0], size[1], max_pixels, fmt)
     buf = np.frombuffer(data, dtype=np.uint8)
     # A JPEG is decoded straight to gray by libjpeg; other formats keep their bit depth.
     flag = cv2.IMREAD_GRAYSCALE if fmt == 'jpeg' else cv2.IMREAD_UNCHANGED
@@ -308,12 +541,14 @@ def _decode_with_opencv(data: bytes, path: str, fmt: str,
         raise ImageReadError(
             path, f'the {fmt.upper()} data is truncated or corrupt ({len(data)} bytes; '
             'OpenCV could not decode it)')
+    if size is None:  # no header size: check after decoding (nothing else to do)
+        _check_pixels(path, img.shape[0], img.shape[1], max_pixels, fmt)
     img = _to_gray(img, 'BGR')
     if img.dtype == np.uint8:
-        return np.ascontiguousarray(img)
+        return np.ascontiguousarray(img), 0
     if img.dtype.kind not in 'uif' or img.dtype == np.float16:
         img = img.astype(np.float32)
-    return _window_image(img, lambda v: v, configured, None, invert=False)
+    return _window_image(img, lambda v: v, configured, None, False, path, nonfinite)
 
 
 def _first_value(value: Any) -> Optional[float]:
@@ -331,7 +566,7 @@ def _first_value(value: Any) -> Optional[float]:
         return None
 
 
-def _dicom_dataset(data: bytes, path: str):
+def _dicom_dataset(data: bytes, path: str, max_pixels: Optional[int] = DEFAULT_MAX_PIXELS):
     try:
         import pydicom
     except ImportError:
@@ -350,6 +585,9 @@ def _dicom_dataset(data: bytes, path: str):
     if int(frames) > 1:
         raise ImageReadError(path, f'multi-frame DICOM ({int(frames)} frames) is not a 2-D image',
                              'Use a 3-D dataset for volumes, or export one frame.')
+    rows, columns = _first_value(ds.get('Rows')), _first_value(ds.get('Columns'))
+    if rows is not None and columns is not None:
+        _check_pixels(path, int(rows), int(columns), max_pixels, 'dicom')
     try:
         raw = ds.pixel_array
     except Exception as e:
@@ -360,7 +598,10 @@ def _dicom_dataset(data: bytes, path: str):
     return ds, raw
 
 
-def read_dicom_array(path: str, *, return_dataset: bool = False):
+def read_dicom_array(path: str,
+                     *,
+                     return_dataset: bool = False,
+                     max_pixels: Optional[int] = DEFAULT_MAX_PIXELS):
     """Read a DICOM image and return its values after the modality LUT, before any window.
 
     For CT these are Hounsfield units: ``raw * RescaleSlope + RescaleIntercept``.
@@ -368,13 +609,15 @@ def read_dicom_array(path: str, *, return_dataset: bool = False):
     Args:
         path (str): The DICOM file.
         return_dataset (bool): Also return the ``pydicom.Dataset`` (header). Defaults to False.
+        max_pixels (int, optional): Pixel limit, as in :func:`read_image`. Non-finite values
+            are returned as they are (no window is applied here).
 
     Returns:
         np.ndarray | tuple[np.ndarray, pydicom.Dataset]: float64 array ``(H, W)`` (colour
         images are converted to gray), and the header when asked.
     """
     from pydicom.pixels import apply_modality_lut
-    ds, raw = _dicom_dataset(_read_bytes(path), path)
+    ds, raw = _dicom_dataset(_read_bytes(path), path, max_pixels)
     if raw.ndim == 3:
         values = _to_gray(raw.astype(np.float32), 'RGB').astype(np.float64)
     else:
@@ -383,15 +626,16 @@ def read_dicom_array(path: str, *, return_dataset: bool = False):
 
 
 def _decode_dicom(data: bytes, path: str, configured: Optional[Tuple[float, float]],
-                  invert_monochrome1: bool) -> np.ndarray:
+                  invert_monochrome1: bool, nonfinite: str,
+                  max_pixels: Optional[int]) -> Tuple[np.ndarray, int]:
     from pydicom.pixels import apply_modality_lut
-    ds, raw = _dicom_dataset(data, path)
+    ds, raw = _dicom_dataset(data, path, max_pixels)
     photometric = str(ds.get('PhotometricInterpretation', 'MONOCHROME2')).strip().upper()
     if raw.ndim == 3:  # colour: pixel_array is RGB; no modality LUT or header window applies
         gray = _to_gray(raw, 'RGB')
         if gray.dtype == np.uint8:
-            return np.ascontiguousarray(gray)
-        return _window_image(gray, lambda v: v, configured, None, invert=False)
+            return np.ascontiguousarray(gray), 0
+        return _window_image(gray, lambda v: v, configured, None, False, path, nonfinite)
     if raw.ndim != 2:
         raise ImageReadError(path, f'unexpected DICOM pixel array shape {raw.shape}')
     header = None
@@ -400,4 +644,5 @@ def _decode_dicom(data: bytes, path: str, configured: Optional[Tuple[float, floa
     if center is not None and width is not None and width > 0:
         header = window_to_range(center, width)
     invert = invert_monochrome1 and photometric == 'MONOCHROME1'
-    return _window_image(raw, lambda v: apply_modality_lut(v, ds), configured, header, invert)
+    return _window_image(raw, lambda v: apply_modality_lut(v, ds), configured, header, invert,
+                         path, nonfinite)

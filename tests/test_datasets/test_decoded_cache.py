@@ -74,3 +74,73 @@ def test_unwritable_cache_does_not_stop_reading(tmp_path, monkeypatch):
     out = cache.get(str(tmp_path / 'a.png'), 'o', lambda p: img)
     assert np.array_equal(out, img)
     assert not [f for _, _, fs in os.walk(tmp_path / 'cache') for f in fs]
+
+
+def _entry_bytes(img, shape=None, descr=None):
+    """A .npy entry; ``shape``/``descr`` forge its header."""
+    import io
+    f = io.BytesIO()
+    np.save(f, img)
+    data = f.getvalue()
+    if shape is None and descr is None:
+        return data
+    header = {'descr': descr or '|u1', 'fortran_order': False, 'shape': shape or img.shape}
+    out = io.BytesIO()
+    np.lib.format.write_array_header_1_0(out, header)
+    return out.getvalue() + img.tobytes()
+
+
+DAMAGED = {
+    'empty': lambda img, good: b'',
+    'truncated': lambda img, good: good[:len(good) - 7],
+    'header_only': lambda img, good: good[:128],
+    # crashed np.load with tokenize.TokenError before the header was checked first
+    'garbled_header': lambda img, good: good.replace(b'(40, 50)', b'(4000000'),
+    'wrong_dtype': lambda img, good: _entry_bytes(img.astype(np.float64)),
+    'wrong_shape': lambda img, good: _entry_bytes(img[None]),
+    'forged_huge_shape': lambda img, good: _entry_bytes(img, shape=(10**7, 10**7)),
+    'too_long': lambda img, good: good + b'\0' * 10,
+}
+
+
+@pytest.mark.parametrize('damage', sorted(DAMAGED))
+def test_damaged_entry_is_redecoded_with_a_warning(tmp_path, damage):
+    import logging
+
+    from mmengine.logging import MMLogger
+
+    img = _png(tmp_path / 'a.png')
+    t = LoadMedicalImage(cache_dir=str(tmp_path / 'cache'))
+    t(dict(img_path=str(tmp_path / 'a.png')))
+    entry = [os.path.join(d, f) for d, _, fs in os.walk(tmp_path / 'cache') for f in fs][0]
+    good = open(entry, 'rb').read()
+    with open(entry, 'wb') as f:
+        f.write(DAMAGED[damage](img, good))
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(handler)
+    try:
+        out = t(dict(img_path=str(tmp_path / 'a.png')))['img']
+    finally:
+        logger.removeHandler(handler)
+    assert out.dtype == np.uint8 and np.array_equal(out, img)
+    messages = [r.getMessage() for r in records]
+    assert any('damaged' in m and entry in m and 'a.png' in m for m in messages), messages
+    # the entry was rewritten with the fresh decode
+    assert open(entry, 'rb').read() == good
+
+
+def test_filled_images_are_not_cached(tmp_path):
+    arr = np.arange(12, dtype=np.float32).reshape(3, 4)
+    arr[0, 1] = np.nan
+    np.save(tmp_path / 'a.npy', arr)
+    t = LoadMedicalImage(cache_dir=str(tmp_path / 'cache'), nonfinite='fill')
+    out = t(dict(img_path=str(tmp_path / 'a.npy')))['img']
+    assert out[0, 1] == 0 and out[2, 3] == 255
+    assert not [f for _, _, fs in os.walk(tmp_path / 'cache') for f in fs]
+    # a clean float image is cached as usual
+    np.save(tmp_path / 'b.npy', np.nan_to_num(arr))
+    t(dict(img_path=str(tmp_path / 'b.npy')))
+    assert len([f for _, _, fs in os.walk(tmp_path / 'cache') for f in fs]) == 1
