@@ -6,9 +6,12 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=10),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    # the best checkpoint is the one with the lowest validation loss (as the official code)
+    # keep the last checkpoints, no best-by-validation-loss one: the contrastive loss rises
+    # as the MoCo queue fills, so the lowest loss is the least-trained model (docs/defaults.md,
+    # "Best checkpoint"). A ProbeHook(save_best=...) keeps the best by probe score; the
+    # official rule is `--cfg-options default_hooks.checkpoint.save_best=loss`.
     checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3, save_last=True,
-                    save_best='loss', rule='less'),
+                    save_best=None, rule='less'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     # per-epoch seeds of the per-sample augmentation RNG (exact resume)
     dataset_epoch=dict(type='DatasetEpochHook'),
@@ -16,6 +19,8 @@ default_hooks = dict(
     skipped_samples=dict(type='SkippedSamplesHook'),
     # checkpoints hold plain types only and the RNG states (safe loading, exact resume)
     safe_checkpoint=dict(type='SafeCheckpointHook'),
+    # where the checkpoints and pictures are, best epoch, final losses, next commands
+    run_summary=dict(type='RunSummaryHook'),
 )
 
 env_cfg = dict(
@@ -27,7 +32,9 @@ env_cfg = dict(
 vis_backends = [dict(type='LocalVisBackend'), dict(type='TensorboardVisBackend')]
 visualizer = dict(type='Visualizer', vis_backends=vis_backends, name='visualizer')
 
-log_processor = dict(window_size=10, by_epoch=True)
+# validation/test lines and scalars.json show each evaluation's own values (mmengine's
+# default averages val/loss over the last 10 validations)
+log_processor = dict(type='EvalCurrentLogProcessor', window_size=10, by_epoch=True)
 log_level = 'INFO'
 load_from = None
 resume = False

@@ -4,7 +4,7 @@ from typing import Optional, Sequence
 import cv2
 import numpy as np
 
-__all__ = ['overlay_heatmap', 'captioned_row']
+__all__ = ['overlay_heatmap', 'captioned_row', 'title_band', 'colour_bar']
 
 
 def _gray_uint8(image: np.ndarray) -> np.ndarray:
@@ -44,6 +44,52 @@ def overlay_heatmap(image: np.ndarray,
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
+def _caption_strip(text: str, width: int, height: int) -> np.ndarray:
+    """A black ``(height, width)`` uint8 strip with ``text`` in white, shrunk to fit the width
+    (down to font scale 0.25; longer text is clipped)."""
+    strip = np.zeros((height, width), np.uint8)
+    if text and height > 0:
+        scale = 0.4
+        while scale > 0.25 and cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale,
+                                               1)[0][0] > width - 4:
+            scale -= 0.05
+        cv2.putText(strip, text, (2, height - 5), cv2.FONT_HERSHEY_SIMPLEX, scale, 255, 1,
+                    cv2.LINE_AA)
+    return strip
+
+
+def title_band(widths: Sequence[int], titles: Sequence[str], height: int = 16) -> np.ndarray:
+    """Column titles above a grid: a ``(height, sum(widths))`` uint8 band (white on black),
+    each title left-aligned over its column."""
+    if len(widths) != len(titles):
+        raise ValueError(f'title_band: {len(titles)} titles for {len(widths)} columns.')
+    return np.concatenate([_caption_strip(t, w, height) for w, t in zip(widths, titles)], axis=1)
+
+
+def colour_bar(height: int,
+               low: float = 0.0,
+               high: float = 1.0,
+               colormap: int = cv2.COLORMAP_JET,
+               bar_width: int = 10,
+               label_width: int = 30) -> np.ndarray:
+    """A vertical colour scale, ``high`` at the top and ``low`` at the bottom (BGR uint8).
+
+    Row ``y`` of the bar (the left ``bar_width`` columns) is the colormap's colour of the heat
+    ``1 - y / (height - 1)``, i.e. of the value ``low + (high - low) * (1 - y / (height - 1))``;
+    the right ``label_width`` columns print ``high`` and ``low``. :func:`overlay_heatmap` blends
+    these colours with weight ``alpha * heat``, so the bar shows the full-strength colour.
+    """
+    if height < 2:
+        raise ValueError(f'colour_bar: height must be >= 2, got {height}.')
+    ramp = np.round(np.linspace(255.0, 0.0, height)).astype(np.uint8)
+    bar = cv2.applyColorMap(np.repeat(ramp[:, None], bar_width, axis=1), colormap)
+    labels = np.zeros((height, label_width, 3), np.uint8)
+    font, scale = cv2.FONT_HERSHEY_SIMPLEX, 0.3
+    for text, y in ((f'{high:g}', 9), (f'{low:g}', height - 2)):
+        cv2.putText(labels, text, (2, y), font, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    return np.concatenate([bar, labels], axis=1)
+
+
 def captioned_row(panels: Sequence[np.ndarray],
                   captions: Optional[Sequence[str]] = None,
                   caption_height: int = 18,
@@ -58,14 +104,7 @@ def captioned_row(panels: Sequence[np.ndarray],
     captions = list(captions or [''] * len(panels))
     columns = []
     for panel, text in zip(panels, captions):
-        strip = np.zeros((caption_height if text else 0, panel.shape[1], 3), np.uint8)
-        if text:
-            scale = 0.4  # shrink the font until the caption fits the panel (or 0.25)
-            while scale > 0.25 and cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale,
-                                                   1)[0][0] > panel.shape[1] - 4:
-                scale -= 0.05
-            cv2.putText(strip, text, (2, caption_height - 5), cv2.FONT_HERSHEY_SIMPLEX, scale,
-                        (255, 255, 255), 1, cv2.LINE_AA)
-        columns.append(np.concatenate([strip, panel], axis=0))
+        strip = _caption_strip(text, panel.shape[1], caption_height if text else 0)
+        columns.append(np.concatenate([cv2.cvtColor(strip, cv2.COLOR_GRAY2BGR), panel], axis=0))
         columns.append(np.zeros((columns[-1].shape[0], gap, 3), np.uint8))
     return np.concatenate(columns[:-1], axis=1)

@@ -33,6 +33,8 @@ def _train(cfg):
 def test_modes_train_end_to_end(demo_data, tmp_path, mode):
     cfg = tiny_config(demo_data, str(tmp_path / mode), mode=mode, epochs=2,
                       adversarial_begin=0)
+    # the official rule (not the default): keep the best checkpoint by validation loss
+    cfg.default_hooks.checkpoint.save_best = 'loss'
     runner = _train(cfg)
     rows = [r for r in _scalars(cfg.work_dir) if 'momentum' in r]
     assert len(rows) == 2 * 4  # 16 images / batch 4, 2 epochs

@@ -24,6 +24,27 @@ def test_validates_after_follows_mmengine_epoch_loop():
     assert not f(_runner(0, 4, 1, val_begin=2)) and f(_runner(1, 4, 1, val_begin=2))
 
 
+def test_last_epoch_renders_between_intervals(monkeypatch):
+    """Like CheckpointHook(save_last=True): the last epoch renders even when it is not a
+    multiple of the interval, with or without a validation after it."""
+    for val_interval in (1, 5):  # validation after every epoch / only after the last one
+        hook = ReconstructionVisHook(interval=2)
+        steps = []
+        monkeypatch.setattr(hook, 'render', lambda runner, step: steps.append(step))
+        for epoch in range(3):
+            runner = _runner(epoch, 3, val_interval)
+            hook.after_train_epoch(runner)
+            if ReconstructionVisHook._validates_after(runner):
+                runner.epoch = epoch + 1
+                hook.after_val_epoch(runner)
+        assert steps == [2, 3], val_interval
+    hook = ReconstructionVisHook(interval=2)
+    steps = []
+    monkeypatch.setattr(hook, 'render', lambda runner, step: steps.append(step))
+    hook.after_train_epoch(_runner(0, 1, 1, with_val=False))  # a 1-epoch run, no validation
+    assert steps == [1]
+
+
 def test_each_epoch_is_rendered_once(monkeypatch):
     hook = ReconstructionVisHook(interval=1)
     steps = []
@@ -82,7 +103,8 @@ def test_rendering_keeps_each_module_mode(tmp_path):
 
     # rendered in eval mode without gradients, on the stashed 2 samples
     assert model.backbone.seen == [(False, False, False, False)]
-    assert images == [('reconstruction', (16, 16, 3), 1)]  # 2 rows of (view | restored)
+    # a 16-px title band over 2 rows of (distorted | restored)
+    assert images == [('reconstruction', (16 + 16, 16, 3), 1)]
     assert (tmp_path / 'vis' / 'reconstruction_epoch_1.png').is_file()
     # each module's own mode is back: training, except the frozen BatchNorm
     assert model.training and model.backbone.training and model.backbone.conv.training

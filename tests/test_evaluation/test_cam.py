@@ -13,8 +13,8 @@ import torch.nn.functional as F
 
 from dira_mm.evaluation.functional import pointing_game_hit
 from dira_mm.models import MultiLabelClassifier
-from dira_mm.visualization import (class_activation_maps, grad_cams, normalize_cams,
-                                   overlay_heatmap)
+from dira_mm.visualization import (class_activation_maps, colour_bar, grad_cams,
+                                   normalize_cams, overlay_heatmap, title_band)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO, 'configs', 'benchmarks', 'classification',
@@ -167,6 +167,30 @@ def test_normalize_and_overlay():
         overlay_heatmap(gray, np.zeros((3, 3)))
 
 
+def _assert_jet_scale(bar, height):
+    """The bar's rows are jet's colours of a ramp from 1 (top) down to 0 (bottom)."""
+    ramp = np.round(np.linspace(255.0, 0.0, height)).astype(np.uint8)
+    jet = cv2.applyColorMap(ramp[:, None], cv2.COLORMAP_JET)[:, 0]
+    np.testing.assert_array_equal(bar, np.repeat(jet[:, None], bar.shape[1], axis=1))
+    # monotone in the colormap: red (high) at the top, blue (low) at the bottom
+    assert bar[0, 0, 2] > 100 and bar[0, 0, 0] < 50
+    assert bar[-1, 0, 0] > 100 and bar[-1, 0, 2] < 50
+
+
+def test_colour_bar_and_title_band():
+    bar = colour_bar(64, low=0.0, high=1.0, bar_width=10, label_width=30)
+    assert bar.shape == (64, 40, 3) and bar.dtype == np.uint8
+    _assert_jet_scale(bar[:, :10], 64)
+    # the range is printed: white text at the top ('1') and at the bottom ('0')
+    assert (bar[:16, 10:] > 128).any() and (bar[-16:, 10:] > 128).any()
+    assert not bar[20:44, 10:].any()
+    band = title_band([40, 50], ['input', 'restored'], height=16)
+    assert band.shape == (16, 90) and band.dtype == np.uint8
+    assert (band[:, :40] > 128).sum() > 10 and (band[:, 40:] > 128).sum() > 10
+    with pytest.raises(ValueError, match='titles'):
+        title_band([40], ['a', 'b'])
+
+
 def _vis_cam_tool():
     path = osp.join(REPO, 'tools', 'analysis_tools', 'vis_cam.py')
     spec = importlib.util.spec_from_file_location('_tool_vis_cam', path)
@@ -203,8 +227,12 @@ def test_vis_cam_tool_writes_overlays(tmp_path):
     model.eval()
     for img in summary['images']:
         png = cv2.imread(img['png'])
-        # caption strip 18 px + the 32 px view at scale 2; three panels with 2 px gaps
-        assert png.shape == (18 + 64, 3 * 64 + 2 * 2, 3)
+        # caption strip 18 px + the 32 px view at scale 2; three panels and the 40 px colour
+        # bar with 2 px gaps
+        assert png.shape == (18 + 64, 3 * 64 + 40 + 3 * 2, 3)
+        _assert_jet_scale(png[18:, 3 * 66:3 * 66 + 10], 64)
+        for k in range(4):  # every column has its caption (white text on black)
+            assert (png[:18, k * 66:k * 66 + 64] > 128).any(), k
         labels = lines[img['index']].split()[1:]
         assert [c['label'] for c in img['cams']] == [float(labels[5]), float(labels[2])]
         for c in img['cams']:

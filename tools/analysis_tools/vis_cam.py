@@ -2,7 +2,8 @@
 
 For each chosen image the tool writes one PNG: the network's input view, then one heat-map
 overlay per chosen class, captioned with the class, its predicted probability and (when the
-dataset has labels) the ground truth. ``cams.json`` lists, per image and class, the
+dataset has labels) the ground truth, then the colour scale (each map divided by its maximum:
+1 at the top, 0 at the bottom). ``cams.json`` lists, per image and class, the
 probability, the label and the map's peak (x, y in input pixels).
 
 Images come from the config's ``--split`` dataset (``--indices``) or from files (``--img``,
@@ -137,8 +138,8 @@ def _samples(args, pipeline, dataset):
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    from dira_mm.visualization import (captioned_row, class_activation_maps, grad_cams,
-                                       normalize_cams, overlay_heatmap)
+    from dira_mm.visualization import (captioned_row, class_activation_maps, colour_bar,
+                                       grad_cams, normalize_cams, overlay_heatmap)
 
     model, pipeline, names, dataset = build(args)
     classes = _class_indices(args.classes, names)
@@ -172,6 +173,9 @@ def main(argv=None) -> dict:
             records.append(dict(cls=names[k], prob=float(probs[k]),
                                 label=None if gt is None else float(gt[k]),
                                 peak_xy=[int(x), int(y)]))
+        # the scale of the overlays: each map is divided by its maximum (normalize_cams)
+        panels.append(colour_bar(size[1], low=0.0, high=1.0))
+        captions.append('CAM/max')
         out = osp.join(args.out_dir, f'{index:05d}_{stem}.png')
         if not cv2.imwrite(out, captioned_row(panels, captions)):
             raise SystemExit(f'Could not write "{out}".')

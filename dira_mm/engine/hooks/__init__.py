@@ -5,10 +5,11 @@ from .fixed_lr_hook import FixedLRHook
 from .momentum_update_hook import MomentumUpdateHook
 from .probe_hook import ProbeHook
 from .reconstruction_vis_hook import ReconstructionVisHook
+from .run_summary_hook import RunSummaryHook
 from .safe_checkpoint_hook import SafeCheckpointHook
 from .skipped_samples_hook import SkippedSamplesHook
 
 __all__ = [
     'DatasetEpochHook', 'DiRAStageHook', 'FixedLRHook', 'MomentumUpdateHook', 'ReconstructionVisHook',
-    'SafeCheckpointHook', 'SkippedSamplesHook', 'ProbeHook'
+    'SafeCheckpointHook', 'SkippedSamplesHook', 'ProbeHook', 'RunSummaryHook'
 ]

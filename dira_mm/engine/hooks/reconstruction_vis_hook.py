@@ -12,6 +12,7 @@ from mmengine.dist import master_only
 from dira_mm.registry import HOOKS
 from dira_mm.models.utils import get_ssl_algorithm, unwrap
 from dira_mm.models.utils import preserve_training_state
+from dira_mm.visualization import title_band
 
 
 def _to_uint8(x: torch.Tensor) -> np.ndarray:
@@ -24,14 +25,16 @@ def _to_uint8(x: torch.Tensor) -> np.ndarray:
 
 @HOOKS.register_module()
 class ReconstructionVisHook(Hook):
-    """Writes a grid of restorations every ``interval`` epochs.
+    """Writes a grid of restorations every ``interval`` epochs and after the last epoch.
 
     Rows are samples; columns are the view before distortion (``input``, when the
     pipeline keeps it: ``DiRAViews(keep_clean=True)``), the distorted view the network
     sees, the restoration, and the target. The same samples are drawn every time (the
     first validation batch, or the first training batch when there is no validation), so
-    the grids show progress. Saved as PNG under ``work_dir/vis/`` and sent to the
-    visualizer (TensorBoard when configured).
+    the grids show progress. A title band above the grid names the columns. The last
+    training epoch always renders (like ``CheckpointHook(save_last=True)``), so a run that
+    ends between intervals still leaves its final grid. Saved as PNG under
+    ``work_dir/vis/`` and sent to the visualizer (TensorBoard when configured).
 
     Args:
         interval: epochs between grids.
@@ -40,6 +43,7 @@ class ReconstructionVisHook(Hook):
     """
 
     priority = 'LOW'
+    title_height = 16
 
     def __init__(self, interval: int = 1, num_samples: int = 8, out_dir: str = 'vis') -> None:
         self.interval = interval
@@ -64,7 +68,7 @@ class ReconstructionVisHook(Hook):
 
     def after_val_epoch(self, runner, metrics=None) -> None:
         # the train loop has already counted the finished epoch: runner.epoch is 1-based here
-        if runner.epoch % self.interval == 0:
+        if runner.epoch % self.interval == 0 or runner.epoch == runner.max_epochs:
             self.render(runner, step=runner.epoch)
 
     @staticmethod
@@ -78,12 +82,15 @@ class ReconstructionVisHook(Hook):
 
     def after_train_epoch(self, runner) -> None:
         # epochs followed by a validation render in after_val_epoch (with the val batch)
-        if not self._validates_after(runner) and self.every_n_epochs(runner, self.interval):
+        if self._validates_after(runner):
+            return
+        if self.every_n_epochs(runner, self.interval) or runner.epoch + 1 == runner.max_epochs:
             self.render(runner, step=runner.epoch + 1)
 
     @torch.no_grad()
     def make_grid(self, runner) -> Optional[np.ndarray]:
-        """The grid as an (H, W) uint8 image, or None if nothing can be restored."""
+        """The grid as an (H, W) uint8 image (column titles on top), or None if nothing can
+        be restored."""
         if self._batch is None:
             return None
         model = unwrap(runner.model)
@@ -96,19 +103,24 @@ class ReconstructionVisHook(Hook):
             data = model.data_preprocessor(self._batch, False)
             view = data['inputs'][getattr(model, 'restore_view', 0)]
             rec = backbone(view)
-        rows = []
+        rows, titles, widths = [], [], []
         for i, ds in enumerate(data['data_samples']):
             cols = []
             if 'clean' in ds:
-                cols.append(_to_uint8(ds.clean))
-            cols.append(_to_uint8(view[i]))
-            cols.append(_to_uint8(rec[i]))
+                cols.append(('input', _to_uint8(ds.clean)))
+            cols.append(('distorted', _to_uint8(view[i])))
+            cols.append(('restored', _to_uint8(rec[i])))
             if 'target' in ds:
-                cols.append(_to_uint8(ds.target))
-            rows.append(np.concatenate(cols, axis=1))
+                cols.append(('target', _to_uint8(ds.target)))
+            if len(cols) > len(titles):  # the widest row names the columns
+                titles = [name for name, _ in cols]
+                widths = [c.shape[1] for _, c in cols]
+            rows.append(np.concatenate([c for _, c in cols], axis=1))
         width = max(r.shape[1] for r in rows)
         rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]))) for r in rows]
-        return np.concatenate(rows, axis=0)
+        band = title_band(widths, titles, self.title_height)
+        band = np.pad(band, ((0, 0), (0, width - band.shape[1])))
+        return np.concatenate([band] + rows, axis=0)
 
     @master_only
     def render(self, runner, step: int) -> None:
