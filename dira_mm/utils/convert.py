@@ -22,7 +22,7 @@ from torch import Tensor, nn
 __all__ = [
     'WeightConversionError', 'UNET_PREFIXES', 'find_unet_prefix', 'extract_unet',
     'to_format', 'build_target_model', 'compare_state_dicts', 'format_report',
-    'verify_converted', 'convert_checkpoint'
+    'check_finite', 'guess_resnet_arch', 'verify_converted', 'convert_checkpoint'
 ]
 
 #: Prefixes tried by ``prefix='auto'``, in order: DiRA models, then plain algorithms.
@@ -222,6 +222,92 @@ def _short(keys: List[str], limit: int) -> str:
                                if len(groups) > limit else '')
 
 
+def check_finite(state_dict: StateDict, what: str = 'checkpoint') -> None:
+    """Refuse weights with NaN or Inf values.
+
+    Raises:
+        WeightConversionError: naming the first non-finite tensor, how many of its values
+            are NaN / Inf, and how many tensors are affected.
+    """
+    bad = [(k, v) for k, v in state_dict.items()
+           if torch.is_floating_point(v) and not bool(torch.isfinite(v).all())]
+    if bad:
+        key, value = bad[0]
+        nan, inf = int(torch.isnan(value).sum()), int(torch.isinf(value).sum())
+        raise WeightConversionError(
+            f'{what} holds non-finite weights: "{key}" has {nan} NaN and {inf} Inf of '
+            f'{value.numel()} values ({len(bad)} of {len(state_dict)} tensors are non-finite). '
+            'The run diverged; export an earlier checkpoint from before the loss became NaN.')
+
+
+#: torchvision's ResNet family (whose names smp and timm share): block type, blocks per
+#: stage, width of layer1's first conv and input channels per group of its 3x3 conv
+RESNET_ARCHS = {
+    'resnet18': ('basic', (2, 2, 2, 2), 64, 64),
+    'resnet34': ('basic', (3, 4, 6, 3), 64, 64),
+    'resnet50': ('bottleneck', (3, 4, 6, 3), 64, 64),
+    'resnet101': ('bottleneck', (3, 4, 23, 3), 64, 64),
+    'resnet152': ('bottleneck', (3, 8, 36, 3), 64, 64),
+    'resnext50_32x4d': ('bottleneck', (3, 4, 6, 3), 128, 4),
+    'resnext101_32x8d': ('bottleneck', (3, 4, 23, 3), 256, 8),
+    'resnext101_64x4d': ('bottleneck', (3, 4, 23, 3), 256, 4),
+    'wide_resnet50_2': ('bottleneck', (3, 4, 6, 3), 128, 128),
+    'wide_resnet101_2': ('bottleneck', (3, 4, 23, 3), 128, 128),
+}
+
+
+def _resnet_signature(state_dict: StateDict) -> Optional[tuple]:
+    """``RESNET_ARCHS``-style signature of a ResNet encoder's weights (smp or torchvision
+    keys), or None when they are no plain-stem ResNet."""
+    state = {k[len('encoder.'):] if k.startswith('encoder.') else k: v
+             for k, v in state_dict.items()}
+    conv1, conv2 = state.get('layer1.0.conv1.weight'), state.get('layer1.0.conv2.weight')
+    if 'conv1.weight' not in state or conv1 is None or conv2 is None or conv2.dim() != 4:
+        return None
+    counts = []
+    for stage in range(1, 5):
+        blocks = {int(m.group(1)) for k in state
+                  for m in [re.match(rf'layer{stage}\.(\d+)\.', k)] if m}
+        counts.append(len(blocks))
+    block = 'bottleneck' if 'layer1.0.conv3.weight' in state else 'basic'
+    return block, tuple(counts), int(conv1.shape[0]), int(conv2.shape[1])
+
+
+def _describe(signature: tuple) -> str:
+    block, counts, width, group_in = signature
+    groups = f', {width // group_in} groups' if group_in != width and block == 'bottleneck' \
+        else ''
+    return f'{block} blocks {list(counts)}, width {width}{groups}'
+
+
+def guess_resnet_arch(state_dict: StateDict) -> Optional[str]:
+    """The ResNet of :data:`RESNET_ARCHS` whose structure the weights have, or None."""
+    signature = _resnet_signature(state_dict)
+    return next((a for a, s in RESNET_ARCHS.items() if s == signature), None)
+
+
+def _wrong_arch_error(report: dict, converted: StateDict, arch: str, built: str,
+                      examples: int = 2) -> Optional[WeightConversionError]:
+    """A short error when ``converted`` is a known ResNet other than ``arch``, else None."""
+    guess = guess_resnet_arch(converted)
+    if guess is None or guess == arch.split('.')[0]:
+        return None
+    expected = RESNET_ARCHS.get(arch.split('.')[0])
+    lines = [f'The checkpoint looks like {guess}, not {arch}: its encoder has '
+             f'{_describe(RESNET_ARCHS[guess])}'
+             + (f' ({arch}: {_describe(expected)})' if expected else '')
+             + f'. Use --verify-arch {guess}, and a {guess} backbone downstream.',
+             f'Key match against {built}: {len(report["matched"])} matched, '
+             f'{len(report["missing"])} missing, {len(report["unexpected"])} unexpected, '
+             f'{len(report["shape_mismatch"])} shape mismatch; for example:']
+    kinds = (('missing', report['missing']), ('unexpected', report['unexpected']),
+             ('shape mismatch', [f'{k}: got {g}, expected {e}'
+                                 for k, g, e in report['shape_mismatch']]))
+    lines += [f'  {kind}: {key}' for kind, keys in kinds for key in keys[:examples]]
+    lines.append('RESULT: ERROR (another architecture)')
+    return WeightConversionError('\n'.join(lines))
+
+
 def verify_converted(converted: StateDict, fmt: str, arch: str,
                      drop_head: bool = False) -> Tuple[dict, str]:
     """Load ``converted`` into the target model; return the report and its text.
@@ -230,9 +316,14 @@ def verify_converted(converted: StateDict, fmt: str, arch: str,
     without one), ``segmentation_head.*`` for smp when ``drop_head`` is set; anything else
     raises.
 
+    Non-finite weights are refused first (:func:`check_finite`). When the weights are a
+    ResNet of another depth or width than ``arch``, the error says which one they look like
+    (:func:`guess_resnet_arch`) and quotes a few keys instead of the whole report.
+
     Raises:
         WeightConversionError: with the key-match report as the message.
     """
+    check_finite(converted, 'The converted U-Net')
     model, built = build_target_model(fmt, arch, converted)
     if fmt in ('torchvision', 'timm'):
         allowed = [r'fc\..*']
@@ -240,8 +331,14 @@ def verify_converted(converted: StateDict, fmt: str, arch: str,
         allowed = [r'segmentation_head\..*'] if drop_head else []
     from dira_mm.models.utils.load_checked import load_checked  # models import this module
 
-    report = load_checked(model, converted, allowed_missing=allowed, what='converted weights',
-                          target=built, logger=None)
+    try:
+        report = load_checked(model, converted, allowed_missing=allowed,
+                              what='converted weights', target=built, logger=None)
+    except WeightConversionError as err:
+        short = _wrong_arch_error(err.report, converted, arch, built)
+        if short is None:
+            raise
+        raise short from None
     return report, format_report(report, built)
 
 
@@ -251,7 +348,8 @@ def convert_checkpoint(src: str, dst: str, fmt: str = 'smp', prefix: str = 'auto
     """Read ``src`` safely, write the converted plain state dict to ``dst``.
 
     The checkpoint is read through mmengine's ``CheckpointLoader`` with dira_mm's safe
-    loader (``weights_only=True``); the output is a plain ``dict`` of tensors.
+    loader (``weights_only=True``); the output is a plain ``dict`` of tensors. Weights with
+    NaN or Inf values are refused (nothing is written).
 
     Returns:
         dict with ``prefix`` (used), ``num_keys``, ``report`` and ``report_text``
@@ -270,6 +368,7 @@ def convert_checkpoint(src: str, dst: str, fmt: str = 'smp', prefix: str = 'auto
     checkpoint = CheckpointLoader.load_checkpoint(src, map_location='cpu')
     unet, used = extract_unet(checkpoint, prefix)
     converted = to_format(unet, fmt, drop_head=drop_head)
+    check_finite(converted, f'The U-Net under "{used}"')
     report, text = None, None
     if verify_arch:
         report, text = verify_converted(converted, fmt, verify_arch, drop_head)

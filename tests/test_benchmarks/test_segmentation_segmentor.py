@@ -59,7 +59,7 @@ def test_encoder_and_decoder_come_from_the_checkpoint_and_the_head_is_new(dira_c
     assert loaded['segmentation_head.0.weight'].shape[0] == 2  # num_classes outputs
     assert state['ssl.backbone.segmentation_head.0.weight'].shape[0] == 1
     text = log.read_text()
-    assert 'prefix "ssl.backbone."' in text and 'RESULT: OK' in text
+    assert 'U-Net under "ssl.backbone."' in text and 'RESULT: OK' in text
     assert "not loaded: ['segmentation_head']" in text
     # one class: same shape as the restoration head, still not taken from it
     model = segmentor(path)

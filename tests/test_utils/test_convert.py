@@ -124,3 +124,50 @@ def test_cli_reports_and_exit_codes(tmp_path):
     assert bad.returncode != 0
     assert 'encoder.layer1.0.conv1.weight' in bad.stderr and 'missing:' in bad.stderr
     assert not (tmp_path / 'x.pth').exists()
+
+
+def test_non_finite_weights_are_never_exported(tmp_path):
+    """A diverged run's checkpoint: refused with the first NaN tensor named, never OK."""
+    src, dst = tmp_path / 'nan.pth', tmp_path / 'unet.pth'
+    _dira_checkpoint(src)
+    ckpt = torch.load(src, weights_only=True)
+    ckpt['state_dict']['ssl.backbone.encoder.layer2.0.bn1.weight'][3] = float('nan')
+    ckpt['state_dict']['ssl.backbone.decoder.blocks.0.conv1.0.weight'].fill_(float('inf'))
+    torch.save(ckpt, src)
+    with pytest.raises(WeightConversionError,
+                       match=r'"encoder\.layer2\.0\.bn1\.weight" has 1 NaN and 0 Inf of 128 '
+                             r'values \(2 of \d+ tensors'):
+        convert_checkpoint(str(src), str(dst), fmt='smp')
+    with pytest.raises(WeightConversionError, match='non-finite'):  # encoder only: 1 tensor
+        convert_checkpoint(str(src), str(dst), fmt='torchvision', verify_arch='resnet18')
+    assert not dst.exists()
+    out = subprocess.run([sys.executable, TOOL, str(src), str(dst), '--verify-arch',
+                          'resnet18'], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1 and 'RESULT: OK' not in out.stdout + out.stderr
+    assert 'non-finite weights: "encoder.layer2.0.bn1.weight"' in out.stderr
+    assert 'Nothing was written' in out.stderr and not dst.exists()
+
+
+def test_wrong_verify_arch_names_the_architecture_of_the_checkpoint(tmp_path):
+    from dira_mm.utils.convert import guess_resnet_arch
+
+    src, dst = tmp_path / 'dira.pth', tmp_path / 'unet.pth'
+    unet = _dira_checkpoint(src)
+    assert guess_resnet_arch(unet) == 'resnet18'
+    assert guess_resnet_arch(torchvision.models.resnet50().state_dict()) == 'resnet50'
+    assert guess_resnet_arch(torchvision.models.resnext50_32x4d().state_dict()) == \
+        'resnext50_32x4d'
+    assert guess_resnet_arch({'fc.weight': torch.zeros(1)}) is None
+    with pytest.raises(WeightConversionError) as err:
+        convert_checkpoint(str(src), str(dst), fmt='smp', verify_arch='resnet50')
+    text = str(err.value)
+    assert text.startswith('The checkpoint looks like resnet18, not resnet50: its encoder has '
+                           'basic blocks [2, 2, 2, 2], width 64 (resnet50: bottleneck blocks '
+                           '[3, 4, 6, 3], width 64). Use --verify-arch resnet18')
+    assert len(text.splitlines()) <= 9 and 'RESULT: ERROR' in text  # a few examples only
+    out = subprocess.run([sys.executable, TOOL, str(src), str(dst), '--format', 'torchvision',
+                          '--verify-arch', 'resnet34'], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 1 and not dst.exists()
+    assert 'looks like resnet18, not resnet34' in out.stderr
+    assert len(out.stderr.strip().splitlines()) <= 10, out.stderr

@@ -97,6 +97,12 @@ def test_every_format_reproduces_the_pretrained_network(pretrained, tmp_path):
     assert outs['timm'].keys() == outs['torchvision'].keys()
     with torch.no_grad():
         assert torch.allclose(unet.eval()(x), ref_out, atol=1e-6)
+        # smp's default head has no activation: its output equals ours after the sigmoid
+        plain = smp.Unet('resnet18', encoder_weights=None, classes=1, decoder_channels=DECODER)
+        plain.load_state_dict(outs['smp'], strict=True)
+        logits = plain.eval()(x)
+        assert torch.allclose(logits.sigmoid(), ref_out, atol=1e-6)
+        assert not torch.allclose(logits, ref_out, atol=1e-2)
         pooled = F.adaptive_avg_pool2d(ref_map, 1).flatten(1)
         assert torch.allclose(tv.eval()(x), pooled, atol=1e-5)
         assert torch.allclose(tm.eval()(x), pooled, atol=1e-5)

@@ -143,7 +143,7 @@ class UNetSegmentor(BaseModel):
                     'None to train from random weights.')
             checkpoint = read_pretrained(checkpoint)
         try:
-            unet, fmt, used = unet_weights_from_checkpoint(checkpoint, self.prefix)
+            unet, fmt, _ = unet_weights_from_checkpoint(checkpoint, self.prefix)
         except WeightConversionError as err:
             raise WeightConversionError(f'model.pretrained "{source}": {err}') from None
         kept = ('encoder.', ) if self.init == 'encoder' else ('encoder.', 'decoder.')
@@ -154,7 +154,7 @@ class UNetSegmentor(BaseModel):
                                                 else [])
         left_out = sorted({'.'.join(k.split('.')[:2 if k.startswith('encoder.') else 1])
                            for k in unet if k not in weights})
-        what = (f'Pre-trained U-Net from "{source}" ({fmt}, prefix "{used}"; not loaded: '
+        what = (f'Pre-trained U-Net from "{source}" ({fmt}; not loaded: '
                 f'{left_out or "nothing"}; the segmentation head is new)')
         try:
             report = load_checked(
