@@ -12,7 +12,7 @@ Examples::
     python tools/benchmarks/classification_trials.py \\
         configs/benchmarks/classification/resnet50_finetune_1xb32-adam-plateau-1000e_chestxray14.py \\
         --trials 5 --work-dir work_dirs/trials/dira_cxr14 \\
-        --cfg-options model.pretrained=work_dirs/dira_mocov2_cxr14/best_loss_epoch_400.pth
+        --cfg-options model.pretrained=work_dirs/dira_mocov2_cxr14/epoch_800.pth
     # 1 % of the labels, seeds 10 and 11:
     python tools/benchmarks/classification_trials.py CONFIG --seeds 10 11 \\
         --cfg-options model.pretrained=CKPT train_dataloader.dataset.fraction=0.01

@@ -1,7 +1,7 @@
 # Fine-tuning demo on the embedded phantoms (3 findings, 128 px, ResNet-18), e.g. from the
 # DiRA demo run (`make demo`), in a minute or two on 2 CPU cores:
 #   python tools/train.py configs/benchmarks/classification/THIS.py \
-#       --cfg-options model.pretrained=work_dirs/demo/best_loss_epoch_12.pth
+#       --cfg-options model.pretrained=work_dirs/demo/epoch_12.pth
 #   python tools/test.py configs/benchmarks/classification/THIS.py \
 #       work_dirs/THIS/best_auc_epoch_N.pth         # ten-crop test AUC
 _base_ = [

@@ -17,7 +17,7 @@ model = dict(
     head_init_std=0.01,
     # full fine-tuning; True: linear probe (encoder frozen, BatchNorm in eval mode)
     linear_probe=False,
-    # the pre-trained encoder: a dira_mm checkpoint (e.g. the `best_loss_*.pth` of a DiRA
+    # the pre-trained encoder: a dira_mm checkpoint (e.g. the last `epoch_*.pth` of a DiRA
     # run), an smp U-Net or a torchvision ResNet state dict; None = random init. Set it with
-    # `--cfg-options model.pretrained=work_dirs/.../best_loss_epoch_400.pth`.
+    # `--cfg-options model.pretrained=work_dirs/.../epoch_800.pth`.
     pretrained=None)
