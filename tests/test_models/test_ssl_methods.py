@@ -186,13 +186,13 @@ def test_byol_target_is_an_ema_of_encoder_and_projector_only():
     target = model.momentum_encoder.module
     assert set(dict(target.named_children())) == {'encoder', 'neck'}
     assert all(torch.equal(a, b) for a, b in zip(target.parameters(),
-                                                  model._target_source().parameters()))
+                                                  model.momentum_source().parameters()))
     assert all(not p.requires_grad for p in target.parameters())
     model.train()
     out = model.train_step(batch(), OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.5)))
     assert set(out) == {'loss', 'loss_dis'} and 0.0 <= out['loss'].item() <= 8.0
     before = [p.clone() for p in target.parameters()]
-    online = [p.clone() for p in model._target_source().parameters()]
+    online = [p.clone() for p in model.momentum_source().parameters()]
     assert any(not torch.equal(a, b) for a, b in zip(before, online))
     model.momentum_update(0.9)
     for t0, o, t1 in zip(before, online, target.parameters()):
