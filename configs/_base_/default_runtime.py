@@ -19,6 +19,10 @@ default_hooks = dict(
     skipped_samples=dict(type='SkippedSamplesHook'),
     # checkpoints hold plain types only and the RNG states (safe loading, exact resume)
     safe_checkpoint=dict(type='SafeCheckpointHook'),
+    # a NaN/Inf loss stops the run naming the term and iteration (loss_policy='skip' skips
+    # the step instead); a non-finite weight is never saved (docs/defaults.md)
+    nonfinite_check=dict(type='NonFiniteCheckHook', loss_policy='stop',
+                         max_consecutive_skips=10),
     # where the checkpoints and pictures are, best epoch, final losses, next commands
     run_summary=dict(type='RunSummaryHook'),
 )

@@ -3,6 +3,7 @@ from .dataset_epoch_hook import DatasetEpochHook
 from .dira_stage_hook import DiRAStageHook
 from .fixed_lr_hook import FixedLRHook
 from .momentum_update_hook import MomentumUpdateHook
+from .nonfinite_check_hook import NonFiniteCheckHook, NonFiniteWeightsError
 from .probe_hook import ProbeHook
 from .reconstruction_vis_hook import ReconstructionVisHook
 from .run_summary_hook import RunSummaryHook
@@ -11,5 +12,6 @@ from .skipped_samples_hook import SkippedSamplesHook
 
 __all__ = [
     'DatasetEpochHook', 'DiRAStageHook', 'FixedLRHook', 'MomentumUpdateHook', 'ReconstructionVisHook',
-    'SafeCheckpointHook', 'SkippedSamplesHook', 'ProbeHook', 'RunSummaryHook'
+    'SafeCheckpointHook', 'SkippedSamplesHook', 'ProbeHook', 'RunSummaryHook',
+    'NonFiniteCheckHook', 'NonFiniteWeightsError'
 ]

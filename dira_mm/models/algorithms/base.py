@@ -8,9 +8,10 @@ from torch import Tensor, nn
 
 from ..utils.builder import build_module  # noqa: F401 (its old import path)
 from ..utils.global_batch_norm import convert_global_batchnorm
+from ..utils.nonfinite import NonFiniteLossCheckMixin
 
 
-class BaseSelfSupervisor(BaseModel, metaclass=ABCMeta):
+class BaseSelfSupervisor(NonFiniteLossCheckMixin, BaseModel, metaclass=ABCMeta):
     """A discriminative SSL method over views of an image (MoCo-v2, Barlow Twins, ...).
 
     A subclass says which views need online (gradient) encoder features

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from dira_mm.registry import ALGORITHMS, MODELS
 from ..utils import DiRADataPreprocessor, unwrap
 from ..utils.builder import build_module
+from ..utils.nonfinite import NonFiniteLossCheckMixin
 
 
 @contextmanager
@@ -27,7 +28,7 @@ def _frozen(module: nn.Module):
 
 
 @ALGORITHMS.register_module()
-class DiRA(BaseModel):
+class DiRA(NonFiniteLossCheckMixin, BaseModel):
     """Unites a discriminative SSL method with restoration and adversarial training.
 
     DiRA is a composition, not a method of its own: ``discriminative`` is any
@@ -202,15 +203,20 @@ class DiRA(BaseModel):
         with g_wrapper.optim_context(self.ssl):
             data = self.data_preprocessor(data, True)
             losses, rec, target = self._generator_losses(data['inputs'], data['data_samples'])
-        g_loss, log_vars = self.parse_losses(losses)
-        g_wrapper.update_params(g_loss)
+        # a NaN/Inf loss term stops the run or skips the step (NonFiniteCheckHook)
+        g_key = ('optim_wrapper.generator' if isinstance(optim_wrapper, OptimWrapperDict)
+                 else 'optim_wrapper')
+        g_loss, log_vars = self.parse_losses(losses, 'generator', g_key)
+        self.update_if_finite(g_wrapper, g_loss)
 
         if use_adv:
             with d_wrapper.optim_context(self.discriminator):
                 d_loss = self.discriminator_loss(rec, target)
-            d_wrapper.update_params(d_loss)
-            _, d_log = self.parse_losses(dict(loss_d=d_loss))
-            log_vars['loss_d'] = d_log['loss_d']
+            _, d_log = self.parse_losses(dict(loss_d=d_loss), 'discriminator',
+                                         'optim_wrapper.discriminator')
+            self.update_if_finite(d_wrapper, d_loss)
+            if 'loss_d' in d_log:  # absent when the step was skipped as non-finite
+                log_vars['loss_d'] = d_log['loss_d']
         return log_vars
 
     @torch.no_grad()

@@ -11,6 +11,7 @@ from dira_mm.structures import DiRADataSample
 from dira_mm.utils.convert import WeightConversionError
 from ..utils.builder import build_module
 from ..utils.load_checked import load_checked
+from ..utils.nonfinite import NonFiniteLossCheckMixin
 from ..utils.pretrained import encoder_weights_from_checkpoint, read_pretrained
 
 __all__ = ['MultiLabelClassifier']
@@ -22,7 +23,7 @@ _HEAD_KEYS = (r'head\..*', )
 
 
 @MODELS.register_module()
-class MultiLabelClassifier(BaseModel):
+class MultiLabelClassifier(NonFiniteLossCheckMixin, BaseModel):
     """Encoder -> global average pooling -> dropout -> linear head, one logit per finding.
 
     This is the classification model of the DiRA transfer benchmark (ChestX-ray14,

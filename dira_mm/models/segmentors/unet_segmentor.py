@@ -12,6 +12,7 @@ from dira_mm.registry import MODELS
 from dira_mm.structures import SegDataSample
 from dira_mm.utils.convert import WeightConversionError
 from ..utils.load_checked import load_checked
+from ..utils.nonfinite import NonFiniteLossCheckMixin
 from ..utils.pretrained import read_pretrained, unet_weights_from_checkpoint
 from .seg_data_preprocessor import SegDataPreprocessor
 
@@ -21,7 +22,7 @@ _INITS = ('encoder_decoder', 'encoder')
 
 
 @MODELS.register_module()
-class UNetSegmentor(BaseModel):
+class UNetSegmentor(NonFiniteLossCheckMixin, BaseModel):
     """smp U-Net (:class:`ResNetUNet`) for binary / multi-label segmentation, sigmoid outputs.
 
     **Initialisation from pre-training.** ``pretrained`` is a dira_mm checkpoint (a DiRA

@@ -7,6 +7,8 @@ from .global_batch_norm import GlobalBatchNorm, convert_global_batchnorm, global
 from .load_checked import load_checked, strip_ddp_prefix
 from .misc import get_ssl_algorithm, preserve_training_state, unwrap
 from .momentum_encoder import MomentumEncoder
+from .nonfinite import (NonFiniteGuard, NonFiniteLossCheckMixin, NonFiniteLossError,
+                        find_nonfinite)
 from .pretrained import (encoder_weights_from_checkpoint, read_pretrained,
                          unet_weights_from_checkpoint)
 
@@ -16,5 +18,6 @@ __all__ = [
     'global_batch_norm', 'batch_shuffle_ddp', 'batch_unshuffle_ddp',
     'concat_all_gather', 'get_ssl_algorithm', 'preserve_training_state', 'unwrap',
     'load_checked', 'strip_ddp_prefix', 'build_module', 'read_pretrained',
-    'encoder_weights_from_checkpoint', 'unet_weights_from_checkpoint'
+    'encoder_weights_from_checkpoint', 'unet_weights_from_checkpoint',
+    'NonFiniteGuard', 'NonFiniteLossCheckMixin', 'NonFiniteLossError', 'find_nonfinite'
 ]
