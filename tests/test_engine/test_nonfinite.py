@@ -160,6 +160,54 @@ def test_no_checkpoint_with_a_nonfinite_weight_or_optimizer_state(tmp_path):
         hook.before_save_checkpoint(runner, bad)
 
 
+# ----------------------------------------------------------------------------- two ranks
+def _dist_worker(rank: int, port: int, out: str) -> None:
+    """Only rank 0 sees a NaN: both ranks must take the same decision (no hang)."""
+    import os
+    import torch.distributed as torch_dist
+    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
+    torch_dist.init_process_group('gloo', rank=rank, world_size=2)
+    res = {}
+    try:
+        value = torch.tensor(NAN if rank == 0 else 1.0)
+        log_vars = dict(loss=value, loss_res=value)
+        res['skip'] = NonFiniteGuard('skip').check(log_vars, 'generator')
+        try:
+            NonFiniteGuard().check(log_vars, 'generator')
+        except NonFiniteLossError as err:
+            res['stop'] = str(err)
+        model = nn.BatchNorm1d(2)
+        if rank == 0:
+            model.running_var[1] = float('inf')  # buffers may differ between ranks
+        runner = type('R', (), dict(model=model, work_dir=out))()
+        try:
+            NonFiniteCheckHook()._check_model(runner, 'after epoch 1')
+        except NonFiniteWeightsError as err:
+            res['weights'] = str(err)
+        torch_dist.barrier()  # both ranks still in step
+    finally:
+        torch_dist.destroy_process_group()
+    torch.save(res, f'{out}.{rank}')
+
+
+def test_ranks_agree_when_one_rank_is_nonfinite(tmp_path):
+    import socket
+    import torch.multiprocessing as mp
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        port = sock.getsockname()[1]
+    out = str(tmp_path / 'res')
+    # fork: the workers need no re-import of this module (seconds instead of a minute)
+    mp.start_processes(_dist_worker, args=(port, out), nprocs=2, join=True,
+                       start_method='fork')
+    r0, r1 = (torch.load(f'{out}.{r}', weights_only=True) for r in range(2))
+    assert r0['skip'] is False and r1['skip'] is False
+    assert 'loss_res=nan in the generator step' in r0['stop']
+    assert 'a loss on another rank in the generator step' in r1['stop']
+    assert "'running_var' (shape (2,): 0 NaN and 1 Inf" in r0['weights']
+    assert 'a tensor on another rank' in r1['weights']
+
+
 # ----------------------------------------------------------------------------- real runs
 @pytest.fixture(scope='module')
 def demo_data(tmp_path_factory):
