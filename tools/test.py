@@ -92,6 +92,8 @@ def main(argv=None) -> dict:
     cfg.load_from = args.checkpoint
     cfg.resume = False
     on_val = use_val_as_test(cfg)
+    from dira_mm.utils.preflight import run_preflight
+    run_preflight(cfg, training=False)  # config mistakes stop here, naming the key
     setup_cpu_distributed(cfg, args.launcher)
 
     from mmengine.dist import is_main_process

@@ -120,6 +120,8 @@ def main(argv=None) -> None:
 
     register_safe_loader()
     cfg = build_cfg(args)
+    from dira_mm.utils.preflight import run_preflight
+    run_preflight(cfg)  # config mistakes stop here, naming the key; fits schedulers to the run
     setup_cpu_distributed(cfg, args.launcher)
 
     from mmengine.runner import Runner

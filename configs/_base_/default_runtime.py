@@ -25,12 +25,17 @@ default_hooks = dict(
                          max_consecutive_skips=10),
     # where the checkpoints and pictures are, best epoch, final losses, next commands
     run_summary=dict(type='RunSummaryHook'),
+    # an empty train/val dataloader (batch > dataset with drop_last) stops before training
+    preflight=dict(type='PreflightHook'),
 )
 
 env_cfg = dict(
     cudnn_benchmark=True,
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
-    dist_cfg=dict(backend='nccl'),
+    # timeout (s): a collective that waits longer (a frozen or dead DDP worker) ends the job
+    # with an error instead of hanging it forever. 30 min leaves room for a rank that works
+    # alone (rank 0 writing a checkpoint or a picture). gloo (no CUDA) is chosen by preflight.
+    dist_cfg=dict(backend='nccl', timeout=1800),
 )
 
 vis_backends = [dict(type='LocalVisBackend'), dict(type='TensorboardVisBackend')]

@@ -4,6 +4,7 @@ from .dira_stage_hook import DiRAStageHook
 from .fixed_lr_hook import FixedLRHook
 from .momentum_update_hook import MomentumUpdateHook
 from .nonfinite_check_hook import NonFiniteCheckHook, NonFiniteWeightsError
+from .preflight_hook import PreflightHook
 from .probe_hook import ProbeHook
 from .reconstruction_vis_hook import ReconstructionVisHook
 from .run_summary_hook import RunSummaryHook
@@ -13,5 +14,5 @@ from .skipped_samples_hook import SkippedSamplesHook
 __all__ = [
     'DatasetEpochHook', 'DiRAStageHook', 'FixedLRHook', 'MomentumUpdateHook', 'ReconstructionVisHook',
     'SafeCheckpointHook', 'SkippedSamplesHook', 'ProbeHook', 'RunSummaryHook',
-    'NonFiniteCheckHook', 'NonFiniteWeightsError'
+    'NonFiniteCheckHook', 'NonFiniteWeightsError', 'PreflightHook'
 ]

@@ -4,7 +4,32 @@ from typing import Tuple
 import torch
 from mmengine import dist
 from torch import Tensor, nn
-from torch.distributed.nn.functional import all_reduce as differentiable_all_reduce
+
+
+class _AllReduceSum(torch.autograd.Function):
+    """Sum over all processes; the gradient is summed over them too (as SyncBN's).
+
+    torch's ``torch.distributed.nn.functional.all_reduce`` does the same but warns at every
+    call (FutureWarning, deprecated); its replacement in ``_functional_collectives`` only
+    carries autograd in recent torch releases, and dira_mm supports torch >= 2.1.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:
+        out = x.clone()
+        torch.distributed.all_reduce(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        grad = grad.contiguous().clone()
+        torch.distributed.all_reduce(grad)
+        return grad
+
+
+def differentiable_all_reduce(x: Tensor) -> Tensor:
+    """Sum of ``x`` over all processes, differentiable."""
+    return _AllReduceSum.apply(x)
 
 
 def _global_moments(x: Tensor,
