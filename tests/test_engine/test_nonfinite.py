@@ -160,6 +160,15 @@ def test_no_checkpoint_with_a_nonfinite_weight_or_optimizer_state(tmp_path):
         hook.before_save_checkpoint(runner, bad)
 
 
+def test_skip_is_refused_under_mmddp_which_always_updates():
+    from mmengine.model import MMDistributedDataParallel
+    ddp = MMDistributedDataParallel.__new__(MMDistributedDataParallel)  # no process group
+    object.__setattr__(ddp, 'module', _Linear())
+    runner = type('R', (), dict(model=ddp, work_dir='w'))()
+    with pytest.raises(ValueError, match="loss_policy='skip'.*MMSeparateDistributedDataParallel"):
+        NonFiniteCheckHook(loss_policy='skip').before_train(runner)
+
+
 # ----------------------------------------------------------------------------- two ranks
 def _dist_worker(rank: int, port: int, out: str) -> None:
     """Only rank 0 sees a NaN: both ranks must take the same decision (no hang)."""

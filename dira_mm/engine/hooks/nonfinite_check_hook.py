@@ -88,7 +88,8 @@ class NonFiniteCheckHook(Hook):
                 f'NonFiniteCheckHook: {type(model).__name__} does not check its losses '
                 '(it lacks dira_mm.models.utils.NonFiniteLossCheckMixin); only its weights '
                 f'are checked, and {_KEY}.loss_policy has no effect.')
-        if self.loss_policy == 'skip' and type(runner.model) is MMDistributedDataParallel:
+        if (self.loss_policy == 'skip' and isinstance(runner.model, MMDistributedDataParallel)
+                and type(runner.model).train_step is MMDistributedDataParallel.train_step):
             raise ValueError(
                 f"{_KEY}.loss_policy='skip' cannot skip steps under "
                 "MMDistributedDataParallel, whose train_step always updates; set "
