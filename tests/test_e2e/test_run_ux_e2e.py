@@ -10,6 +10,7 @@ import os.path as osp
 import cv2
 import numpy as np
 import pytest
+import torch
 from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.logging import MessageHub
@@ -119,11 +120,26 @@ def test_test_tool_evaluates_in_the_checkpoint_stage(run3, tmp_path):
             config, osp.join(runner.work_dir, f'epoch_{epoch}.pth'),
             '--work-dir', str(tmp_path / f'test{epoch}'), '--cfg-options',
             f'visualizer.name=ux_test_vis{epoch}', f'experiment_name=ux_test_exp{epoch}'])
+    # each checkpoint records the stage it trained in
+    stages = [torch.load(osp.join(runner.work_dir, f'epoch_{e}.pth'), map_location='cpu',
+                         weights_only=True)['meta']['adversarial_enabled'] for e in (1, 2, 3)]
+    assert stages == [False, True, True]
     # epoch 1 trained in the warm-up (adversary from epoch index 1): no loss_adv, as in
     # training's own validation of that epoch
     assert 'loss_adv' not in got[1] and 'loss_adv' not in metrics[0]
     assert got[1]['loss'] == pytest.approx(metrics[0]['loss'], rel=1e-5)
     assert 'loss_adv' in got[2] and got[2]['loss'] == pytest.approx(metrics[1]['loss'], rel=1e-5)
+
+
+def test_stage_of_checkpoints_without_the_record():
+    """Older checkpoints: the stage of their last trained epoch (iteration)."""
+    from dira_mm.engine.hooks import DiRAStageHook
+    hook = DiRAStageHook(adversarial_begin=2)
+    assert [hook.checkpoint_stage(dict(epoch=e)) for e in (1, 2, 3)] == [False, False, True]
+    assert hook.checkpoint_stage(dict(epoch=1, adversarial_enabled=True)) is True
+    assert hook.checkpoint_stage({}) is None
+    by_iter = DiRAStageHook(adversarial_begin=10, by_epoch=False)
+    assert [by_iter.checkpoint_stage(dict(epoch=1, iter=i)) for i in (10, 11)] == [False, True]
 
 
 def test_run_summary(run3):

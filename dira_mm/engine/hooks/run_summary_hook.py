@@ -148,5 +148,12 @@ class RunSummaryHook(Hook):
 
     @master_only
     def after_run(self, runner) -> None:
-        if self._trained:
-            runner.logger.info(self.summary(runner))
+        if not self._trained:
+            return
+        try:
+            text = self.summary(runner)
+        except Exception as e:  # the run itself succeeded; say why there is no summary
+            runner.logger.warning(f'RunSummaryHook: no summary ({type(e).__name__}: {e}); the '
+                                  f'results are in {runner.work_dir}.')
+            return
+        runner.logger.info(text)
