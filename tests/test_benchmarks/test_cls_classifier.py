@@ -11,6 +11,7 @@ from mmengine.optim import OptimWrapper
 from dira_mm.models import ClsDataPreprocessor, MaskedBCEWithLogitsLoss, MultiLabelClassifier
 from dira_mm.structures import DiRADataSample
 from dira_mm.utils.convert import WeightConversionError
+from helpers import dira_like_checkpoint
 
 R18 = dict(type='ResNetUNet', encoder_name='resnet18', with_decoder=False)
 
@@ -22,14 +23,7 @@ def _classifier(**kwargs) -> MultiLabelClassifier:
 
 def _dira_checkpoint(path, drop=None, arch='resnet18'):
     """A DiRA-like checkpoint: a U-Net under ``ssl.backbone.`` plus the other parts."""
-    torch.manual_seed(1)
-    unet = smp.Unet(arch, encoder_weights=None, classes=1).state_dict()
-    state = {'ssl.backbone.' + k: v for k, v in unet.items() if k != drop}
-    state.update({'ssl.neck.mlp.0.weight': torch.randn(4, 512), 'ssl.queue': torch.randn(4, 8),
-                  'ssl.momentum_encoder.module.encoder.conv1.weight': torch.randn(64, 3, 7, 7),
-                  'discriminator.model.0.weight': torch.randn(4, 1, 3, 3)})
-    torch.save({'meta': {}, 'state_dict': state}, path)
-    return unet
+    return dira_like_checkpoint(path, arch=arch, drop=drop, seed=1)
 
 
 def _batch(n=4, size=32, crops=None, labels=None):

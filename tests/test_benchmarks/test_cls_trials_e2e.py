@@ -1,7 +1,6 @@
 """Fine-tuning through mmengine's Runner from a DiRA pre-training checkpoint, on the phantom
 demo data: N trials with tools/benchmarks/classification_trials.py, then tools/test.py."""
 import glob
-import importlib.util
 import json
 import os.path as osp
 
@@ -11,18 +10,11 @@ from mmengine.config import Config
 
 from dira_mm.datasets.phantom import make_demo_dataset
 from dira_mm.registry import MODELS
+from helpers import load_tool, read_scalars
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO, 'configs', 'benchmarks', 'classification',
                   'resnet18_finetune_1xb16-adam-10e_demo.py')
-
-
-def _load_tool(*parts):
-    path = osp.join(REPO, 'tools', *parts)
-    spec = importlib.util.spec_from_file_location(f'_tool_{parts[-1][:-3]}', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _dira_checkpoint(path: str) -> None:
@@ -67,7 +59,7 @@ def test_trials_from_a_dira_checkpoint_then_tools_test(tmp_path):
     with open(config, 'w') as f:
         f.write(f'_base_ = [{CONFIG!r}]\n'
                 "visualizer = dict(vis_backends=[dict(type='LocalVisBackend')])\n")
-    trials = _load_tool('benchmarks', 'classification_trials.py')
+    trials = load_tool('benchmarks', 'classification_trials')
     summary = trials.main([config, '--seeds', '0', '1', '--work-dir', work_dir,
                            '--cfg-options'] + options)
 
@@ -81,8 +73,7 @@ def test_trials_from_a_dira_checkpoint_then_tools_test(tmp_path):
         assert set(trial['test']) >= {'auc', 'auc/Nodule', 'auc/Cardiomegaly',
                                       'auc/Effusion', 'loss'}
         # the validation metric reached the logs; the encoder came from the DiRA checkpoint
-        scalars = glob.glob(osp.join(run_dir, '*', 'vis_data', 'scalars.json'))
-        records = [json.loads(line) for line in open(scalars[0])]
+        records = read_scalars(run_dir)
         assert any('auc' in r and 'auc/Effusion' in r for r in records)
         log = open(glob.glob(osp.join(run_dir, '*', '*.log'))[0]).read()
         assert 'U-Net under "ssl.backbone."' in log and 'RESULT: OK' in log
@@ -98,7 +89,7 @@ def test_trials_from_a_dira_checkpoint_then_tools_test(tmp_path):
     assert json.load(open(osp.join(work_dir, 'trials.json')))['metric'] == 'auc'
 
     # tools/test.py evaluates the same checkpoint to the same test AUC
-    test_tool = _load_tool('test.py')
+    test_tool = load_tool('test')
     best = summary['trials'][0]['checkpoint']
     metrics = test_tool.main([config, best, '--work-dir', str(tmp_path / 'test'),
                               '--cfg-options'] + [o for o in options if 'test_' in o])

@@ -10,6 +10,7 @@ from mmengine.registry import DefaultScope
 from dira_mm.datasets import make_phantom_lung_dataset
 from dira_mm.datasets.label_fraction import select_fraction
 from dira_mm.registry import DATASETS
+from helpers import load_tool
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SEG_CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs', 'benchmarks', 'segmentation', '*.py')))
@@ -54,14 +55,9 @@ def test_phantom_lung_fractions_are_fixed_and_nested(tmp_path):
 def test_trials_tool_runs_a_segmentation_config(tmp_path):
     """tools/benchmarks/classification_trials.py on the segmentation demo: 50 % of the labels,
     one epoch, the best checkpoint (by validation Dice) tested, --metric dice."""
-    import importlib.util
-
     data = make_phantom_lung_dataset(str(tmp_path / 'lungs'), num_train=8, num_val=2,
                                      num_test=2, size=32, seed=0)
-    spec = importlib.util.spec_from_file_location(
-        '_tool_trials_seg', osp.join(REPO, 'tools', 'benchmarks', 'classification_trials.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool('benchmarks', 'classification_trials')
     path = [p for p in SEG_CONFIGS if p.endswith('_demo.py')][0]
     config = str(tmp_path / 'seg_demo_local.py')  # local scalars only
     with open(config, 'w') as f:

@@ -1,6 +1,5 @@
 """A real fine-tuning run through mmengine's Runner: phantom lungs, from a DiRA checkpoint."""
 import glob
-import json
 import os.path as osp
 
 import pytest
@@ -11,6 +10,7 @@ from mmengine.runner import Runner
 from dira_mm.datasets import make_phantom_lung_dataset
 from dira_mm.evaluation import DiceMetric
 from dira_mm.models import DiRA
+from helpers import read_scalars
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO = osp.join(REPO, 'configs', 'benchmarks', 'segmentation',
@@ -100,8 +100,7 @@ def test_finetune_on_phantom_lungs_improves_dice_and_saves_the_best(tmp_path, on
     assert len(best) == 1
     # the best checkpoint is that of the epoch with the highest validation Dice (the first
     # such epoch: mmengine replaces the best only on a strictly greater value)
-    scalars = glob.glob(str(tmp_path / 'work' / '*' / 'vis_data' / 'scalars.json'))
-    val = [json.loads(line) for line in open(scalars[0])]
+    val = read_scalars(str(tmp_path / 'work'), single=True)
     val = [(r['step'], r['dice']) for r in val if 'dice' in r]
     assert [step for step, _ in val] == [1, 2, 3, 4], val
     top = max(d for _, d in val)

@@ -1,25 +1,16 @@
 """benchmarks/transfer_demo.py end to end in --quick mode: data, two pre-training runs, probes,
 fine-tuning with tests and the CAM pointing game, the table and results.json."""
-import importlib.util
 import json
 import os.path as osp
 
 import numpy as np
 import torch
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-
-def _load_benchmark():
-    path = osp.join(REPO, 'benchmarks', 'transfer_demo.py')
-    spec = importlib.util.spec_from_file_location('_bench_transfer_demo', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from helpers import load_module
 
 
 def test_transfer_demo_quick(tmp_path):
-    bench = _load_benchmark()
+    bench = load_module('benchmarks/transfer_demo.py')
     work_dir = str(tmp_path / 'transfer')
     results = bench.main(['--quick', '--work-dir', work_dir, '--seeds', '3'])
 

@@ -2,7 +2,6 @@
 import os
 import os.path as osp
 import re
-import socket
 import subprocess
 import sys
 
@@ -11,12 +10,7 @@ from mmengine.registry import DefaultScope
 from torch import nn
 
 from conftest import REPO, tiny_config
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
+from helpers import free_port
 
 
 def test_two_process_gloo_dira(demo_data, tmp_path):
@@ -24,7 +18,7 @@ def test_two_process_gloo_dira(demo_data, tmp_path):
     cfg = tiny_config(demo_data, work_dir, mode='dira', epochs=1, adversarial_begin=0)
     cfg_path = str(tmp_path / 'tiny_dira.py')
     cfg.dump(cfg_path)
-    env = dict(os.environ, PYTHON=sys.executable, PORT=str(_free_port()), OMP_NUM_THREADS='1')
+    env = dict(os.environ, PYTHON=sys.executable, PORT=str(free_port()), OMP_NUM_THREADS='1')
     result = subprocess.run(['bash', osp.join(REPO, 'tools', 'dist_train.sh'), cfg_path, '2'],
                             cwd=str(tmp_path), env=env, capture_output=True, text=True,
                             timeout=300)
@@ -49,7 +43,7 @@ def test_two_process_gloo_dira_barlowtwins_global_bn(demo_data, tmp_path):
     cfg = demo_config_at_test_size(path, demo_data, work_dir)
     cfg_path = str(tmp_path / 'tiny_barlow.py')
     cfg.dump(cfg_path)
-    env = dict(os.environ, PYTHON=sys.executable, PORT=str(_free_port()), OMP_NUM_THREADS='1')
+    env = dict(os.environ, PYTHON=sys.executable, PORT=str(free_port()), OMP_NUM_THREADS='1')
     result = subprocess.run(['bash', osp.join(REPO, 'tools', 'dist_train.sh'), cfg_path, '2'],
                             cwd=str(tmp_path), env=env, capture_output=True, text=True,
                             timeout=300)

@@ -1,7 +1,6 @@
 """Every demo-size config of the method matrix trains on CPU: MoCo-v2, Barlow Twins,
 SimSiam and BYOL, each as di / dir / dira (staged), through mmengine's Runner."""
 import glob
-import json
 import math
 import os.path as osp
 
@@ -10,6 +9,7 @@ from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
 from conftest import REPO, demo_config_at_test_size
+from helpers import read_scalars
 
 DEMO_CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs', 'dira', 'di*_demo.py')))
 DEMO_CONFIGS = [p for p in DEMO_CONFIGS if osp.basename(p).split('_')[0].count('-') >= 1]
@@ -43,9 +43,7 @@ def test_demo_config_trains(path, demo_data, tmp_path):
     probe = _LRProbe()
     runner.register_hook(probe, 'LOWEST')
     runner.train()
-    rows = []
-    for f in glob.glob(osp.join(cfg.work_dir, '*', 'vis_data', 'scalars.json')):
-        rows += [json.loads(line) for line in open(f) if line.strip()]
+    rows = read_scalars(cfg.work_dir)
     train = [r for r in rows if 'loss_dis' in r and 'iter' in r and 'lr' in str(r.keys())]
     assert len(train) == 4, rows  # 16 images / batch 4, one epoch
     expected = {'di': {'loss_dis'}, 'dir': {'loss_dis', 'loss_res'},

@@ -1,6 +1,5 @@
 """End to end on CPU: di / dir / dira, the stage switch, resume, the two-run flow, bad input."""
 import glob
-import json
 import os.path as osp
 
 import pytest
@@ -11,16 +10,7 @@ from mmengine.runner import Runner
 from dira_mm.models.utils import unwrap
 from dira_mm.registry import HOOKS
 from conftest import tiny_config
-
-
-def _scalars(work_dir):
-    """Per-iteration records of the run's scalars.json (mmengine LocalVisBackend)."""
-    files = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
-    rows = []
-    for f in files:
-        with open(f) as fh:
-            rows += [json.loads(line) for line in fh if line.strip()]
-    return rows
+from helpers import read_scalars
 
 
 def _train(cfg):
@@ -36,7 +26,7 @@ def test_modes_train_end_to_end(demo_data, tmp_path, mode):
     # the official rule (not the default): keep the best checkpoint by validation loss
     cfg.default_hooks.checkpoint.save_best = 'loss'
     runner = _train(cfg)
-    rows = [r for r in _scalars(cfg.work_dir) if 'momentum' in r]
+    rows = [r for r in read_scalars(cfg.work_dir) if 'momentum' in r]
     assert len(rows) == 2 * 4  # 16 images / batch 4, 2 epochs
     keys = set().union(*rows)
     expected = {'di': {'loss_dis'}, 'dir': {'loss_dis', 'loss_res'},
@@ -45,7 +35,7 @@ def test_modes_train_end_to_end(demo_data, tmp_path, mode):
     assert all(torch.isfinite(torch.tensor(r['loss'])) for r in rows)
     assert osp.isfile(osp.join(cfg.work_dir, 'epoch_2.pth'))
     assert glob.glob(osp.join(cfg.work_dir, 'best_loss_epoch_*.pth'))
-    val = [r for r in _scalars(cfg.work_dir) if 'loss' in r and 'momentum' not in r]
+    val = [r for r in read_scalars(cfg.work_dir) if 'loss' in r and 'momentum' not in r]
     assert len(val) == 2  # validation every epoch
     if mode != 'di':
         pngs = glob.glob(osp.join(cfg.work_dir, 'vis', '*.png'))
@@ -59,7 +49,7 @@ def test_stage_switch_turns_the_adversary_on(demo_data, tmp_path):
     cfg = tiny_config(demo_data, str(tmp_path / 'staged'), mode='dira', epochs=2,
                       adversarial_begin=1)
     _train(cfg)
-    rows = [r for r in _scalars(cfg.work_dir) if 'momentum' in r]
+    rows = [r for r in read_scalars(cfg.work_dir) if 'momentum' in r]
     first, second = rows[:4], rows[4:]
     assert not any('loss_d' in r or 'loss_adv' in r for r in first)
     assert all('loss_d' in r and 'loss_adv' in r for r in second)
@@ -84,7 +74,7 @@ def test_kill_and_resume_gives_the_same_losses(demo_data, tmp_path):
                        adversarial_begin=2)
     runner = _train(full)
     ref_state = {k: v.clone() for k, v in unwrap(runner.model).state_dict().items()}
-    ref = [r for r in _scalars(full.work_dir) if 'momentum' in r]
+    ref = [r for r in read_scalars(full.work_dir) if 'momentum' in r]
 
     killed = tiny_config(demo_data, str(tmp_path / 'killed'), mode='dira', epochs=4,
                          adversarial_begin=2)
@@ -98,7 +88,7 @@ def test_kill_and_resume_gives_the_same_losses(demo_data, tmp_path):
                           adversarial_begin=2)
     resumed.resume = True  # tools/train.py --resume (auto: latest checkpoint of the work_dir)
     runner = _train(resumed)
-    got = [r for r in _scalars(resumed.work_dir) if 'momentum' in r]
+    got = [r for r in read_scalars(resumed.work_dir) if 'momentum' in r]
     ref_by_iter = {r['iter']: r for r in ref}
     got_by_iter = {r['iter']: r for r in got}
     assert sorted(got_by_iter) == sorted(ref_by_iter)

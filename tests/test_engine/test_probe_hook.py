@@ -2,11 +2,8 @@
 feature gathering; the probe config."""
 import copy
 import glob
-import importlib.util
-import json
 import os
 import os.path as osp
-import socket
 
 import numpy as np
 import pytest
@@ -21,14 +18,12 @@ from dira_mm.engine.hooks.probe_hook import extract_probe_features, preserve_tra
 from dira_mm.models.utils import unwrap
 from dira_mm.registry import HOOKS, MODELS, TRANSFORMS
 from dira_mm.utils.checkpoint import get_rng_state
+from helpers import e2e_helpers, free_port, read_scalars
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PROBE_CONFIG = osp.join(REPO, 'configs', 'dira', 'probe',
                         'dira-mocov2_resnet18-unet_1xb16-staged-coslr-12e_demo_probe.py')
-_spec = importlib.util.spec_from_file_location('dira_e2e_conftest_for_probe_hook',
-                                               osp.join(REPO, 'tests', 'test_e2e', 'conftest.py'))
-e2e = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(e2e)
+e2e = e2e_helpers()
 
 
 # ----------------------------------------------------------------------------- units
@@ -112,13 +107,6 @@ def _config(data_root: str, work_dir: str, probe: bool = True, epochs: int = 2,
     return cfg
 
 
-def _rows(work_dir):
-    rows = []
-    for f in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))):
-        rows += [json.loads(line) for line in open(f) if line.strip()]
-    return rows
-
-
 def _train(cfg):
     runner = Runner.from_cfg(cfg)
     runner.train()
@@ -135,7 +123,7 @@ def runs(demo_data, tmp_path_factory):
 
 def test_probe_scores_reach_the_log_and_scalars(runs):
     runner, _ = runs
-    val = [r for r in _rows(runner.work_dir) if 'iter' not in r]
+    val = [r for r in read_scalars(runner.work_dir) if 'iter' not in r]
     assert [r['step'] for r in val] == [1, 2]
     for row in val:
         for probe in ('knn', 'linear'):
@@ -150,8 +138,8 @@ def test_probe_scores_reach_the_log_and_scalars(runs):
 
 def test_training_is_unchanged_by_the_hook(runs):
     with_probe, without = runs
-    got = [r for r in _rows(with_probe.work_dir) if 'iter' in r]
-    ref = [r for r in _rows(without.work_dir) if 'iter' in r]
+    got = [r for r in read_scalars(with_probe.work_dir) if 'iter' in r]
+    ref = [r for r in read_scalars(without.work_dir) if 'iter' in r]
     assert len(got) == len(ref) == 2  # 2 epochs of 1 iteration, a probe in between
     for a, b in zip(got, ref):
         for key in ('loss', 'loss_dis', 'loss_res', 'loss_adv', 'loss_d'):
@@ -162,7 +150,7 @@ def test_training_is_unchanged_by_the_hook(runs):
 
 def test_best_probe_checkpoint_is_plain_and_unique(runs):
     runner, _ = runs
-    val = [r for r in _rows(runner.work_dir) if 'iter' not in r]
+    val = [r for r in read_scalars(runner.work_dir) if 'iter' not in r]
     scores = [r['probe/knn_auc'] for r in val]
     best_epoch = 1 + int(np.argmax(scores))
     files = glob.glob(osp.join(runner.work_dir, 'best_probe_*.pth'))
@@ -188,7 +176,7 @@ def test_a_direct_probe_changes_nothing_and_repeats_the_last_scores(runs):
     assert torch.equal(get_rng_state()['torch'], rng['torch'])
     assert [m.training for m in model.modules()] == modes
     assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
-    last = [r for r in _rows(runner.work_dir) if 'iter' not in r][-1]
+    last = [r for r in read_scalars(runner.work_dir) if 'iter' not in r][-1]
     for key, value in scores.items():
         assert value == pytest.approx(last[f'probe/{key}'], abs=1e-6), key
 
@@ -198,7 +186,7 @@ def test_without_validation_the_probe_runs_after_the_epoch(demo_data, tmp_path):
                   save_best=True, per_class=False)
     cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None  # no validation loop
     runner = _train(cfg)
-    rows = [r for r in _rows(cfg.work_dir) if 'probe/linear_auc' in r]
+    rows = [r for r in read_scalars(cfg.work_dir) if 'probe/linear_auc' in r]
     assert len(rows) == 1 and rows[0]['step'] == 1 and 'probe/knn_auc' not in rows[0]
     assert osp.isfile(osp.join(cfg.work_dir, 'best_probe_linear_auc_epoch_1.pth'))
     assert not glob.glob(osp.join(cfg.work_dir, 'best_loss_*.pth'))
@@ -218,12 +206,6 @@ def test_wrong_classes_and_paths_fail_when_the_loaders_are_built(demo_data, tmp_
 
 
 # ----------------------------------------------------------------------------- DDP
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
 def _probe_loaders(demo_data):
     cfg = _config(demo_data, '/unused')
     hook = HOOKS.build(cfg.custom_hooks[-1])
@@ -262,7 +244,7 @@ def test_features_are_gathered_in_dataset_order_under_ddp(demo_data, tmp_path):
     assert ref['train'][0].shape == (17, 512) and ref['val'][1].shape == (8, 14)
     # fork: the workers inherit the imports (one thread each, as DataLoader workers)
     torch.multiprocessing.start_processes(
-        _ddp_worker, args=(_free_port(), demo_data, weights, out), nprocs=2, join=True,
+        _ddp_worker, args=(free_port(), demo_data, weights, out), nprocs=2, join=True,
         start_method='fork')
     got = torch.load(out, weights_only=True)
     for split in ('train', 'val'):  # 17 = 2 x 9 - 1: the padding sample is dropped

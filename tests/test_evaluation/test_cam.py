@@ -1,6 +1,5 @@
 """CAM / Grad-CAM against their definitions, localisation of a known object, the pointing
 game, overlays, and tools/analysis_tools/vis_cam.py on the phantom demo data."""
-import importlib.util
 import json
 import os.path as osp
 
@@ -15,6 +14,7 @@ from dira_mm.evaluation.functional import pointing_game_hit
 from dira_mm.models import MultiLabelClassifier
 from dira_mm.visualization import (class_activation_maps, colour_bar, grad_cams,
                                    normalize_cams, overlay_heatmap, title_band)
+from helpers import load_tool
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO, 'configs', 'benchmarks', 'classification',
@@ -191,14 +191,6 @@ def test_colour_bar_and_title_band():
         title_band([40], ['a', 'b'])
 
 
-def _vis_cam_tool():
-    path = osp.join(REPO, 'tools', 'analysis_tools', 'vis_cam.py')
-    spec = importlib.util.spec_from_file_location('_tool_vis_cam', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_vis_cam_tool_writes_overlays(tmp_path):
     from mmengine.config import Config
 
@@ -218,7 +210,7 @@ def test_vis_cam_tool_writes_overlays(tmp_path):
                     f'{split}_dataloader.dataset.dataset.pipeline.1.size=37',
                     f'{split}_dataloader.dataset.dataset.pipeline.2.size=32']
     out_dir = str(tmp_path / 'cam')
-    tool = _vis_cam_tool()
+    tool = load_tool('analysis_tools', 'vis_cam')
     summary = tool.main([CONFIG, ckpt, '--indices', '0', '2', '--classes', 'Nodule',
                          'Effusion', '--out-dir', out_dir, '--cfg-options'] + options)
     assert summary['classes'] == ['Nodule', 'Effusion']

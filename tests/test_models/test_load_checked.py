@@ -49,7 +49,8 @@ def test_missing_unexpected_and_shape_mismatch_are_refused_naming_the_keys():
     text, report = _refused(state)
     assert report['missing'] == ['1.running_var'] and len(report['matched']) == 6
     assert text.startswith('ckpt.pth does not fit Sequential: 1 missing (1.running_var).')
-    text, report = _refused(dict(weights(), **{'extra.w': torch.zeros(1), 'extra.b': torch.zeros(1)}))
+    extra = {'extra.w': torch.zeros(1), 'extra.b': torch.zeros(1)}
+    text, report = _refused(dict(weights(), **extra))
     assert report['unexpected'] == ['extra.w', 'extra.b'] and report['matched'] == KEYS
     assert '2 unexpected (extra.w, extra.b)' in text and 'RESULT: ERROR' in text
     text, report = _refused(weights(out=4))  # Linear(2, 4): every tensor has another shape

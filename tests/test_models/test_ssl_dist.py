@@ -2,20 +2,15 @@
 equal the one-process computation on the concatenated batch."""
 import copy
 import os
-import socket
 
 import pytest
 import torch
 import torch.distributed as torch_dist
 import torch.multiprocessing as mp
 
+from helpers import free_port
+
 WORLD = 2
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def _inputs():
@@ -89,7 +84,7 @@ def _worker(rank: int, port: int, out: str) -> None:
 @pytest.fixture(scope='module')
 def results(tmp_path_factory):
     out = str(tmp_path_factory.mktemp('ssl_dist') / 'res')
-    mp.spawn(_worker, args=(_free_port(), out), nprocs=WORLD, join=True)
+    mp.spawn(_worker, args=(free_port(), out), nprocs=WORLD, join=True)
     return [torch.load(f'{out}.{r}', weights_only=True) for r in range(WORLD)]
 
 

@@ -1,9 +1,6 @@
 """projects/byol_from_scratch: an SSL method added from outside dira_mm (custom_imports),
 with DiRA on top by config. The tutorial docs/tutorials/add_an_ssl_method.md walks
 through it; these tests keep the tutorial true."""
-import glob
-import importlib.util
-import json
 import math
 import os
 import os.path as osp
@@ -18,24 +15,12 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from dira_mm.registry import MODELS
+from helpers import e2e_helpers, read_scalars
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PROJECT = osp.join(REPO, 'projects', 'byol_from_scratch')
 DIRA_CFG = osp.join(PROJECT, 'configs', 'dira-mybyol_resnet18-unet_1xb16-staged-coslr-12e_demo.py')
 DI_CFG = osp.join(PROJECT, 'configs', 'di-mybyol_resnet18_1xb16-coslr-12e_demo.py')
-
-
-def _e2e_helpers():
-    """tests/test_e2e/conftest.py, loaded by path under a name of its own (a bare
-    ``import conftest`` would get whichever conftest pytest imported first)."""
-    name = 'dira_e2e_conftest_helpers'
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, osp.join(REPO, 'tests', 'test_e2e', 'conftest.py'))
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        sys.modules[name] = module
-    return sys.modules[name]
 
 
 @pytest.fixture(autouse=True)
@@ -184,14 +169,11 @@ def test_momentum_update_is_ema():
 
 
 def test_staged_project_config_trains(tiny_demo_data, tmp_path):
-    helpers = _e2e_helpers()
-    cfg = helpers.demo_config_at_test_size(DIRA_CFG, tiny_demo_data,
-                                           str(tmp_path / 'mybyol_dira_run'))
+    cfg = e2e_helpers().demo_config_at_test_size(DIRA_CFG, tiny_demo_data,
+                                                 str(tmp_path / 'mybyol_dira_run'))
     runner = Runner.from_cfg(cfg)
     runner.train()
-    rows = []
-    for f in glob.glob(osp.join(cfg.work_dir, '*', 'vis_data', 'scalars.json')):
-        rows += [json.loads(line) for line in open(f) if line.strip()]
+    rows = read_scalars(cfg.work_dir)
     train = [r for r in rows if 'loss_dis' in r and 'lr' in str(r.keys())]
     assert len(train) == 4, rows  # 16 images / batch 4, one epoch
     assert {'loss_dis', 'loss_res', 'loss_adv', 'loss_d', 'momentum'} <= set().union(*train)

@@ -1,16 +1,13 @@
 """tools/analysis_tools/plot_curves.py: reading scalars.json, key selection, PNG, errors."""
-import importlib.util
 import json
 from pathlib import Path
 
 import cv2
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location(
-    'dira_tools_plot_curves', ROOT / 'tools' / 'analysis_tools' / 'plot_curves.py')
-plot_curves = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(plot_curves)
+from helpers import load_tool
+
+plot_curves = load_tool('analysis_tools', 'plot_curves')
 
 
 def _write_run(folder: Path, rows):

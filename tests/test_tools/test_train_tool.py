@@ -1,5 +1,4 @@
 """tools/train.py and tools/test.py on the toy config: train, resume, AMP guard, metrics."""
-import importlib.util
 import json
 import os
 import shutil
@@ -12,19 +11,13 @@ import pytest
 import torch
 from mmengine.config import Config
 
+from helpers import load_tool
+
 ROOT = Path(__file__).resolve().parents[2]
 TOY_CFG = str(ROOT / 'tests' / 'data' / 'configs' / 'toy_2proc.py')
 
 
-def _load_tool(name: str):
-    spec = importlib.util.spec_from_file_location(f'dira_tools_{name}',
-                                                  ROOT / 'tools' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-train_tool = _load_tool('train')
+train_tool = load_tool('train')
 
 
 def _run(tool: str, args: list, cwd) -> subprocess.CompletedProcess:

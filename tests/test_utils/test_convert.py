@@ -15,29 +15,15 @@ if str(ROOT) not in sys.path:
 from dira_mm.utils.checkpoint import UnsafeCheckpointError, find_unsafe_globals  # noqa: E402
 from dira_mm.utils.convert import (WeightConversionError, convert_checkpoint,  # noqa: E402
                                    extract_unet, find_unet_prefix)
+from helpers import dira_like_checkpoint  # noqa: E402
 
 TOOL = str(ROOT / 'tools' / 'model_converters' / 'extract_unet.py')
 _PARTS = ('encoder.', 'decoder.', 'segmentation_head.')
 
 
-def _unet_state() -> dict:
-    torch.manual_seed(0)
-    return smp.Unet('resnet18', encoder_weights=None, classes=1).state_dict()
-
-
 def _dira_checkpoint(path, prefix='ssl.backbone.', drop=None) -> dict:
     """A DiRA-like checkpoint: U-Net under ``prefix`` plus neck/queue/discriminator."""
-    unet = _unet_state()
-    state = {prefix + k: v for k, v in unet.items() if k != drop}
-    state.update({
-        'ssl.neck.mlp.0.weight': torch.randn(8, 512),
-        'ssl.momentum_encoder.module.encoder.conv1.weight': torch.randn(64, 3, 7, 7),
-        'ssl.queue': torch.randn(8, 16),
-        'ssl.queue_ptr': torch.zeros(1, dtype=torch.long),
-        'discriminator.model.0.weight': torch.randn(4, 3, 3, 3),
-    })
-    torch.save({'meta': {'epoch': 1}, 'state_dict': state}, path)
-    return unet
+    return dira_like_checkpoint(path, prefix=prefix, drop=drop)
 
 
 def test_smp_format_loads_strict(tmp_path):

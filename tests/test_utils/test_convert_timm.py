@@ -1,6 +1,5 @@
 """Export round trips: a DiRA pre-training checkpoint -> smp / torchvision / timm models with
 the same outputs, timm key check and its errors."""
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -14,18 +13,11 @@ from mmengine.config import Config
 
 from dira_mm.registry import MODELS
 from dira_mm.utils.convert import WeightConversionError, convert_checkpoint
+from helpers import load_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / 'configs' / 'dira' / 'dira_mocov2_demo.py'
 DECODER = (32, 16, 16, 8, 8)
-
-
-def _load_tool():
-    spec = importlib.util.spec_from_file_location(
-        'dira_tools_extract_unet_timm', ROOT / 'tools' / 'model_converters' / 'extract_unet.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope='module')
@@ -135,7 +127,7 @@ def test_timm_input_channels_follow_the_weights(tmp_path):
 
 def test_cli_timm_format(pretrained, tmp_path, monkeypatch, capsys):
     src, _ = pretrained
-    tool = _load_tool()
+    tool = load_tool('model_converters', 'extract_unet')
     out = tmp_path / 'cli_timm.pth'
     monkeypatch.setattr(sys, 'argv', ['extract_unet.py', str(src), str(out), '--format',
                                       'timm', '--verify-arch', 'resnet18'])

@@ -1,6 +1,5 @@
 """CPU distributed launch: config adaptation (unit) and a real 2-process gloo run."""
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ if str(ROOT) not in sys.path:
 
 import dira_mm.utils.dist as dist_module  # noqa: E402
 from dira_mm.utils.dist import setup_cpu_distributed  # noqa: E402
+from helpers import free_port  # noqa: E402
 
 TOY_CFG = str(ROOT / 'tests' / 'data' / 'configs' / 'toy_2proc.py')
 TORCHRUN_ENV = dict(RANK='1', WORLD_SIZE='2', LOCAL_RANK='1', MASTER_ADDR='127.0.0.1',
@@ -100,14 +100,8 @@ def test_slurm_env(fake_group, monkeypatch):
     assert os.environ['LOCAL_RANK'] == '1' and os.environ['MASTER_PORT'] == '29500'
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
 def _launch(script: str, args: list, tmp_path: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHON=sys.executable, PORT=str(_free_port()),
+    env = dict(os.environ, PYTHON=sys.executable, PORT=str(free_port()),
                OMP_NUM_THREADS='1')
     return subprocess.run(['bash', str(ROOT / 'tools' / script)] + args, cwd=str(tmp_path),
                           env=env, capture_output=True, text=True, timeout=180)
