@@ -165,8 +165,8 @@ class NonFiniteGuard:
                 f'{self.max_consecutive_skips}), the training has diverged. '
                 f'{self._advice(optim_key)}')
         raise NonFiniteLossError(
-            f'Non-finite loss: {where}. Training stopped before this update, so the '
-            f'weights and the checkpoints stay finite. {self._advice(optim_key)} Or skip '
+            f'Non-finite loss: {where}. Training stopped before this update; no '
+            f'checkpoint with non-finite weights is written. {self._advice(optim_key)} Or skip '
             f"such steps: {self.hook_key}.loss_policy='skip'.")
 
     def _advice(self, optim_key: str) -> str:
