@@ -1,5 +1,7 @@
 # Runtime shared by every dira_mm config.
 default_scope = 'dira_mm'
+# mmengine's Runner whose environment printout says `device: cpu` on a CPU-only run
+runner_type = 'DiraRunner'
 
 default_hooks = dict(
     runtime_info=dict(type='RuntimeInfoHook'),

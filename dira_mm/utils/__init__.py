@@ -7,7 +7,7 @@ from .config import isolate_run, iter_dataset_cfgs, leaf_dataset_cfg
 from .convert import (WeightConversionError, convert_checkpoint, extract_unet,
                       verify_converted)
 from .dist import cpu_dist_env, setup_cpu_distributed, teardown_distributed
-from .preflight import ConfigError, preflight, run_preflight
+from .preflight import ConfigError, run_preflight
 from .setup_env import register_all_modules
 
 __all__ = [
@@ -16,5 +16,5 @@ __all__ = [
     'to_plain', 'WeightConversionError', 'convert_checkpoint', 'extract_unet',
     'verify_converted', 'cpu_dist_env', 'setup_cpu_distributed', 'teardown_distributed',
     'register_all_modules', 'iter_dataset_cfgs', 'leaf_dataset_cfg', 'isolate_run',
-    'ConfigError', 'preflight', 'run_preflight'
+    'ConfigError', 'run_preflight'
 ]

@@ -361,8 +361,7 @@ def adapt_to_device(cfg: Any, cuda: Optional[bool] = None) -> None:
     dist_cfg = env_cfg.get('dist_cfg') if env_cfg is not None else None
     if dist_cfg is not None and dist_cfg.get('backend') == 'nccl':
         dist_cfg['backend'] = 'gloo'
-        _info('no CUDA: the run uses the CPU, env_cfg.dist_cfg.backend nccl -> gloo '
-              '(mmengine\'s "GPU number" in the environment printout counts processes)')
+        _info('no CUDA: the run uses the CPU, env_cfg.dist_cfg.backend nccl -> gloo')
     for key in _DATALOADER_KEYS:
         loader = cfg.get(key)
         if isinstance(loader, Mapping) and loader.get('pin_memory'):

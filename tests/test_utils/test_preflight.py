@@ -96,8 +96,8 @@ def test_misspelled_top_level_key_is_named_and_variables_are_not():
 
 @pytest.mark.parametrize('key,option,expected', [
     ('default_hooks.checkpoint', 'max_keep_ckpt',
-     "config key default_hooks.checkpoint.max_keep_ckpt: CheckpointHook has no option "
-     "'max_keep_ckpt'; did you mean 'max_keep_ckpts'?"),
+     "config key default_hooks.checkpoint.max_keep_ckpt: {checkpoint} has no option "
+     "'max_keep_ckpt'; did you mean 'max_keep_ckpts'?"),  # mmengine's or a subclass
     ('custom_hooks.1', 'adversarial_bgin',
      "config key custom_hooks[1].adversarial_bgin: DiRAStageHook has no option "
      "'adversarial_bgin'; did you mean 'adversarial_begin'?"),
@@ -108,8 +108,9 @@ def test_misspelled_top_level_key_is_named_and_variables_are_not():
 def test_misspelled_hook_option_is_named(key, option, expected):
     cfg = _cfg('dira/dira-mocov2_resnet18-unet_1xb16-staged-coslr-12e_demo.py')
     assert cfg.custom_hooks[1].type == 'DiRAStageHook'
+    checkpoint = cfg.default_hooks.checkpoint.type  # its **kwargs go to save_checkpoint
     cfg.merge_from_dict({f'{key}.{option}': 3})
-    assert pf.check_hook_options(cfg) == [expected]
+    assert pf.check_hook_options(cfg) == [expected.format(checkpoint=checkpoint)]
 
 
 def test_hook_priority_and_real_options_pass():
@@ -248,12 +249,16 @@ def test_tool_stops_on_type_typo_before_the_runner(tmp_path):
 def test_tiny_cpu_run_is_quiet_and_says_gloo(tmp_path):
     result = _train([str(TOY_CFG), '--work-dir', str(tmp_path / 'run'), '--cfg-options',
                      'train_cfg.max_epochs=1', 'train_dataloader.pin_memory=True',
-                     'default_hooks.preflight.type=PreflightHook'], tmp_path)
+                     'default_hooks.preflight.type=PreflightHook', 'runner_type=DiraRunner'],
+                    tmp_path)
     out = result.stdout + result.stderr
     assert result.returncode == 0, out[-3000:]
     for noise in ('FileClient', 'HardDiskBackend', 'pin_memory\' argument', 'FutureWarning'):
         assert noise not in out, noise
+    # what the run uses: gloo, the CPU, no GPU (mmengine printed "GPU number: 1", nccl)
     assert "dist_cfg: {'backend': 'gloo'}" in out and "'nccl'" not in out
+    assert '    device: cpu (no CUDA)\n    world_size: 1\n' in out
+    assert 'GPU number: 0\n' in out and 'GPU number: 1' not in out
     assert 'no CUDA: train_dataloader.pin_memory True -> False' in out
 
 
