@@ -7,6 +7,7 @@ from .global_batch_norm import GlobalBatchNorm, convert_global_batchnorm, global
 from .load_checked import load_checked, strip_ddp_prefix
 from .misc import get_ssl_algorithm, preserve_training_state, unwrap
 from .momentum_encoder import MomentumEncoder
+from .momentum_target import MomentumTargetMixin
 from .nonfinite import (NonFiniteGuard, NonFiniteLossCheckMixin, NonFiniteLossError,
                         find_nonfinite)
 from .pretrained import (encoder_weights_from_checkpoint, read_pretrained,
@@ -14,6 +15,7 @@ from .pretrained import (encoder_weights_from_checkpoint, read_pretrained,
 
 __all__ = [
     'DiRADataPreprocessor', 'ClsDataPreprocessor', 'GlobalBatchNorm', 'MomentumEncoder',
+    'MomentumTargetMixin',
     'convert_global_batchnorm',
     'global_batch_norm', 'batch_shuffle_ddp', 'batch_unshuffle_ddp',
     'concat_all_gather', 'get_ssl_algorithm', 'preserve_training_state', 'unwrap',
