@@ -1,6 +1,8 @@
 """Export the pre-trained U-Net of a dira_mm checkpoint (smp, torchvision or timm keys).
 
 The checkpoint is read with ``weights_only=True``; the output is a plain dict of tensors.
+Non-finite weights (a diverged run) are refused, naming the first NaN/Inf tensor; a wrong
+``--verify-arch`` is answered with the ResNet the checkpoint looks like.
 
 Examples::
 
