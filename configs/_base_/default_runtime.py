@@ -12,7 +12,9 @@ default_hooks = dict(
     # as the MoCo queue fills, so the lowest loss is the least-trained model (docs/defaults.md,
     # "Best checkpoint"). A ProbeHook(save_best=...) keeps the best by probe score; the
     # official rule is `--cfg-options default_hooks.checkpoint.save_best=loss`.
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3, save_last=True,
+    # mmengine's CheckpointHook writing each file under a temporary name and renaming it, so
+    # a kill never leaves a broken checkpoint; --resume falls back to the newest complete one
+    checkpoint=dict(type='AtomicCheckpointHook', interval=1, max_keep_ckpts=3, save_last=True,
                     save_best=None, rule='less'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     # per-epoch seeds of the per-sample augmentation RNG (exact resume)
@@ -21,6 +23,9 @@ default_hooks = dict(
     skipped_samples=dict(type='SkippedSamplesHook'),
     # checkpoints hold plain types only and the RNG states (safe loading, exact resume)
     safe_checkpoint=dict(type='SafeCheckpointHook'),
+    # a load_from / resume checkpoint that does not fit the model is an error (the key
+    # report), not a partial load; load_from_strict=False below opts in to a partial load
+    checked_load=dict(type='CheckedLoadHook'),
     # a NaN/Inf loss stops the run naming the term and iteration (loss_policy='skip' skips
     # the step instead); a non-finite weight is never saved (docs/defaults.md)
     nonfinite_check=dict(type='NonFiniteCheckHook', loss_policy='stop',
@@ -48,5 +53,8 @@ visualizer = dict(type='Visualizer', vis_backends=vis_backends, name='visualizer
 log_processor = dict(type='EvalCurrentLogProcessor', window_size=10, by_epoch=True)
 log_level = 'INFO'
 load_from = None
+# False: a load_from whose weights do not all fit the model loads the matching ones with a
+# warning instead of stopping (CheckedLoadHook; a resume must always fit)
+load_from_strict = True
 resume = False
 randomness = dict(seed=0, diff_rank_seed=False, deterministic=False)

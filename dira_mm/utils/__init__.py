@@ -3,6 +3,9 @@ preflight checks."""
 from .checkpoint import (PLAIN_TYPE_TAG, UnsafeCheckpointError, find_unsafe_globals,
                          from_plain, get_rng_state, register_safe_loader,
                          safe_torch_load, set_rng_state, to_plain)
+from .checkpoint_files import (IncompleteCheckpointError, checkpoint_problem,
+                               find_resume_checkpoint, save_checkpoint_atomic,
+                               write_text_atomic)
 from .config import isolate_run, iter_dataset_cfgs, leaf_dataset_cfg
 from .convert import (WeightConversionError, convert_checkpoint, extract_unet,
                       verify_converted)
@@ -16,5 +19,7 @@ __all__ = [
     'to_plain', 'WeightConversionError', 'convert_checkpoint', 'extract_unet',
     'verify_converted', 'cpu_dist_env', 'setup_cpu_distributed', 'teardown_distributed',
     'register_all_modules', 'iter_dataset_cfgs', 'leaf_dataset_cfg', 'isolate_run',
-    'ConfigError', 'run_preflight'
+    'ConfigError', 'run_preflight', 'IncompleteCheckpointError',
+    'checkpoint_problem', 'find_resume_checkpoint', 'save_checkpoint_atomic',
+    'write_text_atomic'
 ]

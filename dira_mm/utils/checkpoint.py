@@ -28,6 +28,8 @@ import numpy as np
 import torch
 from mmengine.logging import HistoryBuffer
 
+from .checkpoint_files import IncompleteCheckpointError
+
 __all__ = [
     'UnsafeCheckpointError', 'PLAIN_TYPE_TAG', 'find_unsafe_globals',
     'safe_torch_load', 'register_safe_loader', 'to_plain', 'from_plain',
@@ -99,19 +101,28 @@ def safe_torch_load(filename: PathLike, map_location: Any = 'cpu') -> Any:
 
     Raises:
         FileNotFoundError: ``filename`` does not exist.
+        IncompleteCheckpointError: the file is empty, truncated or not a torch checkpoint
+            (a ``RuntimeError``); the message names the file.
         UnsafeCheckpointError: the file holds non-plain objects; the message names the
             file, lists the offending globals and says how to convert a trusted file.
     """
     filename = osp.expanduser(os.fspath(filename))
     if not osp.isfile(filename):
         raise FileNotFoundError(f'Checkpoint file "{filename}" does not exist.')
+    if osp.getsize(filename) == 0:
+        raise IncompleteCheckpointError(
+            f'Checkpoint file "{filename}" is empty (0 bytes): its save was interrupted. '
+            'Use another checkpoint (tools/train.py --resume without a path picks the newest '
+            'complete one of the work_dir).')
     try:
         return torch.load(filename, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         raise UnsafeCheckpointError(_refusal_message(filename, err)) from None
-    except RuntimeError as err:  # truncated or not a torch file
-        raise RuntimeError(f'Could not read checkpoint "{filename}" (is it a complete '
-                           f'torch checkpoint?): {err}') from err
+    except (RuntimeError, EOFError) as err:  # truncated or not a torch file
+        raise IncompleteCheckpointError(
+            f'Could not read checkpoint "{filename}" ({osp.getsize(filename)} bytes; is it a '
+            f'complete torch checkpoint? A save that was interrupted leaves a truncated '
+            f'file): {type(err).__name__}: {err}') from err
 
 
 def load_from_local_safe(filename: str, map_location: Any = None) -> Any:

@@ -1,4 +1,6 @@
 """Hooks of dira_mm (registered in ``dira_mm.registry.HOOKS``)."""
+from .atomic_checkpoint_hook import AtomicCheckpointHook
+from .checked_load_hook import CheckedLoadHook
 from .dataset_epoch_hook import DatasetEpochHook
 from .dira_stage_hook import DiRAStageHook
 from .fixed_lr_hook import FixedLRHook
@@ -14,5 +16,6 @@ from .skipped_samples_hook import SkippedSamplesHook
 __all__ = [
     'DatasetEpochHook', 'DiRAStageHook', 'FixedLRHook', 'MomentumUpdateHook', 'ReconstructionVisHook',
     'SafeCheckpointHook', 'SkippedSamplesHook', 'ProbeHook', 'RunSummaryHook',
-    'NonFiniteCheckHook', 'NonFiniteWeightsError', 'PreflightHook'
+    'NonFiniteCheckHook', 'NonFiniteWeightsError', 'PreflightHook', 'AtomicCheckpointHook',
+    'CheckedLoadHook'
 ]

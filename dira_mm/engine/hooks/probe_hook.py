@@ -12,6 +12,7 @@ from torch import Tensor, nn
 
 from dira_mm.models.utils import get_ssl_algorithm, preserve_training_state, unwrap
 from dira_mm.registry import HOOKS
+from dira_mm.utils.checkpoint_files import save_checkpoint_atomic
 
 __all__ = ['ProbeHook', 'extract_probe_features', 'preserve_training_state', 'probe_aucs']
 
@@ -389,17 +390,22 @@ class ProbeHook(Hook):
                 backend_args = getattr(hook, 'backend_args', None)
         out_dir = out_dir or runner.work_dir
         backend = get_file_backend(out_dir, backend_args=backend_args)
-        if self.best_ckpt_path and is_main_process() and backend.isfile(self.best_ckpt_path):
-            backend.remove(self.best_ckpt_path)
+        previous = self.best_ckpt_path
         unit = 'epoch' if self.by_epoch else 'iter'
         name = f'best_{self.prefix}_{self.save_best}_{unit}_{now}.pth'.replace('/', '_')
         self.best_ckpt_path = backend.join_path(out_dir, name)
         runner.message_hub.update_info(self._info_key('score'), float(value))
         runner.message_hub.update_info(self._info_key('ckpt'), self.best_ckpt_path)
-        runner.save_checkpoint(
-            out_dir, filename=name, save_optimizer=False, save_param_scheduler=False,
+        # written under a temporary name and renamed; the previous best goes only after
+        # the new one is complete, so a kill never leaves no (or a broken) best checkpoint
+        save_checkpoint_atomic(
+            runner, out_dir, name, file_backend=backend, save_optimizer=False,
+            save_param_scheduler=False,
             meta=dict(epoch=runner.epoch, iter=runner.iter,
                       probe=dict(metric=f'{self.prefix}/{self.save_best}', score=float(value))),
             by_epoch=False, backend_args=backend_args)
+        if (previous and previous != self.best_ckpt_path and is_main_process()
+                and backend.isfile(previous)):
+            backend.remove(previous)
         runner.logger.info(f'ProbeHook: the best checkpoint with {self.prefix}/'
                            f'{self.save_best} {value:.2f} at {unit} {now} is saved to {name}.')

@@ -57,6 +57,11 @@ class DiRA(NonFiniteLossCheckMixin, BaseModel):
         data_preprocessor: defaults to ``DiRADataPreprocessor``.
     """
 
+    #: Model keys a ``load_from`` checkpoint may lack (checked by ``CheckedLoadHook``): the
+    #: official two-run flow initialises a ``dira`` model from a ``dir`` (warm-up)
+    #: checkpoint, which has no discriminator; the discriminator starts fresh.
+    load_from_allowed_missing = (r'discriminator\..*', )
+
     def __init__(self,
                  discriminative: dict,
                  restorative: Optional[dict] = None,
