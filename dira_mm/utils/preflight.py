@@ -19,7 +19,7 @@ from mmengine.logging import print_log
 
 __all__ = [
     'ConfigError', 'preflight', 'check_top_level_keys', 'check_types', 'check_hook_options',
-    'check_stage_hook', 'fit_param_schedulers', 'adapt_to_device', 'silence_known_warnings',
+    'check_loop_options', 'check_stage_hook', 'fit_param_schedulers', 'adapt_to_device', 'silence_known_warnings',
     'RUNNER_KEYS', 'train_length', 'run_preflight'
 ]
 
@@ -245,6 +245,41 @@ def check_hook_options(cfg: Mapping) -> List[str]:
     return problems
 
 
+_LOOP_DEFAULTS = {'val_cfg': 'ValLoop', 'test_cfg': 'TestLoop'}
+
+
+def check_loop_options(cfg: Mapping) -> List[str]:
+    """Options of ``train_cfg``/``val_cfg``/``test_cfg`` that their loop does not take.
+
+    mmengine builds the loops only when training starts, after the environment dump, so a
+    ``max_epoch`` would otherwise end as a bare ``TypeError`` there.
+    """
+    from dira_mm.registry import LOOPS
+    problems = []
+    for key in ('train_cfg', 'val_cfg', 'test_cfg'):
+        loop = cfg.get(key)
+        if not isinstance(loop, Mapping):
+            continue
+        loop_type = loop.get('type')
+        extra = set()
+        if loop_type is None and key == 'train_cfg':
+            loop_type = 'EpochBasedTrainLoop' if loop.get('by_epoch', True) else \
+                'IterBasedTrainLoop'
+            extra = {'by_epoch'}  # read by Runner.build_train_loop
+        loop_type = loop_type or _LOOP_DEFAULTS[key]
+        loop_cls = loop_type if isinstance(loop_type, type) else (
+            LOOPS.get(loop_type) if _is_registered(LOOPS, loop_type) else None)
+        allowed = _hook_options(loop_cls) if loop_cls is not None else None
+        if allowed is None:
+            continue  # an unknown type is reported by check_types
+        allowed = (allowed | extra) - {'runner', 'dataloader', 'evaluator'}
+        for option in loop:
+            if option != 'type' and option not in allowed:
+                problems.append(f'config key {key}.{option}: {loop_cls.__name__} has no option '
+                                f'{option!r}{_suggest(option, sorted(allowed))}')
+    return problems
+
+
 def train_length(cfg: Mapping) -> Tuple[Optional[str], Optional[int]]:
     """``('max_epochs', n)`` or ``('max_iters', n)`` of ``train_cfg``, else ``(None, None)``."""
     train_cfg = cfg.get('train_cfg') or {}
@@ -403,7 +438,8 @@ def preflight(cfg: Any, training: bool = True) -> None:
     Raises:
         ConfigError: every mistake found, one per line, each naming its config key.
     """
-    problems = check_top_level_keys(cfg) + check_types(cfg) + check_hook_options(cfg)
+    problems = (check_top_level_keys(cfg) + check_types(cfg) + check_hook_options(cfg) +
+                check_loop_options(cfg))
     if training:
         problems += fit_param_schedulers(cfg)
     if problems:

@@ -113,6 +113,17 @@ def test_misspelled_hook_option_is_named(key, option, expected):
     assert pf.check_hook_options(cfg) == [expected.format(checkpoint=checkpoint)]
 
 
+def test_misspelled_loop_option_is_named():
+    cfg = _cfg(**{'train_cfg.max_epoch': 3, 'val_cfg.fp16': True})
+    assert pf.check_loop_options(cfg) == [
+        "config key train_cfg.max_epoch: EpochBasedTrainLoop has no option 'max_epoch'; did "
+        "you mean 'max_epochs'?"]
+    cfg = Config(dict(train_cfg=dict(by_epoch=False, max_iters=3, val_interval=1),
+                      test_cfg=dict(fp61=True)))
+    assert pf.check_loop_options(cfg) == [
+        "config key test_cfg.fp61: TestLoop has no option 'fp61'; did you mean 'fp16'?"]
+
+
 def test_hook_priority_and_real_options_pass():
     cfg = _cfg(**{'default_hooks.checkpoint.priority': 'LOW',
                   'default_hooks.checkpoint.published_keys': ['meta']})
@@ -291,12 +302,10 @@ def _global_bn_worker(rank: int, port: int, out: str) -> None:
 
 
 def test_global_batch_norm_without_deprecation_matches_batch_norm(tmp_path):
-    import socket
-
     import torch.multiprocessing as mp
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        port = s.getsockname()[1]
+
+    from helpers import free_port
+    port = free_port()
     mp.start_processes(_global_bn_worker, args=(port, str(tmp_path)), nprocs=2,
                        start_method='fork')
     torch.manual_seed(0)
