@@ -18,9 +18,9 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 from mmengine.logging import print_log
 
 __all__ = [
-    'ConfigError', 'preflight', 'check_top_level_keys', 'check_types', 'check_hook_options',
-    'check_loop_options', 'check_stage_hook', 'fit_param_schedulers', 'adapt_to_device', 'silence_known_warnings',
-    'RUNNER_KEYS', 'train_length', 'run_preflight'
+    'ConfigError', 'preflight', 'run_preflight', 'check_top_level_keys', 'check_types',
+    'check_hook_options', 'check_loop_options', 'check_stage_hook', 'fit_param_schedulers',
+    'adapt_to_device', 'silence_known_warnings', 'RUNNER_KEYS', 'train_length'
 ]
 
 # Top-level keys mmengine (Runner.from_cfg, setup_env, wrap_model, train; Config) reads.
@@ -132,7 +132,8 @@ def _is_registered(reg, name: str) -> bool:
         return False
 
 
-def _walk_types(node: Any, path: str, reg_name: Optional[str]) -> Iterator[Tuple[str, str, Optional[str]]]:
+def _walk_types(node: Any, path: str,
+                reg_name: Optional[str]) -> Iterator[Tuple[str, str, Optional[str]]]:
     """``(key path, type name, registry name)`` of every string ``type`` under ``node``."""
     if isinstance(node, Mapping):
         t = node.get('type')

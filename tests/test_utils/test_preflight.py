@@ -295,7 +295,8 @@ def _global_bn_worker(rank: int, port: int, out: str) -> None:
     mine = x[rank * 2:(rank + 1) * 2].clone().requires_grad_()
     bn = GlobalBatchNorm(3)
     with warnings.catch_warnings():
-        warnings.simplefilter('error', FutureWarning)  # the deprecated all_reduce warned at every call
+        # the deprecated torch.distributed.nn all_reduce warned at every call
+        warnings.simplefilter('error', FutureWarning)
         (bn(mine) * weight[rank * 2:(rank + 1) * 2]).sum().backward()
     torch.save(dict(grad=mine.grad, mean=bn.running_mean), f'{out}/rank{rank}.pth')
     dist.destroy_process_group()
