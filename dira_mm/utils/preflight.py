@@ -13,6 +13,7 @@ FileClient deprecation warnings in the run's logger.
 import difflib
 import inspect
 import logging
+import warnings
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from mmengine.logging import print_log
@@ -20,7 +21,8 @@ from mmengine.logging import print_log
 __all__ = [
     'ConfigError', 'preflight', 'run_preflight', 'check_top_level_keys', 'check_types',
     'check_hook_options', 'check_loop_options', 'check_stage_hook', 'fit_param_schedulers',
-    'adapt_to_device', 'silence_known_warnings', 'RUNNER_KEYS', 'train_length'
+    'adapt_to_device', 'silence_known_warnings', 'silence_idle_optimizer_warning', 'RUNNER_KEYS',
+    'train_length'
 ]
 
 # Top-level keys mmengine (Runner.from_cfg, setup_env, wrap_model, train; Config) reads.
@@ -293,14 +295,34 @@ def train_length(cfg: Mapping) -> Tuple[Optional[str], Optional[int]]:
     return None, None
 
 
+# mmengine's (torch's) warning when a scheduler steps before its optimizer ever has.
+_IDLE_OPTIMIZER_WARNING = r'Detected call of `scheduler\.step\(\)` before `optimizer\.step\(\)`'
+
+
+def silence_idle_optimizer_warning() -> None:
+    """Ignore the "scheduler.step() before optimizer.step()" warning of mmengine's schedulers.
+
+    In a staged DiRA run the discriminator's optimizer does not step during the warm-up, by
+    design, while its (constant) schedule does; mmengine then warns at the first epoch end.
+    """
+    warnings.filterwarnings('ignore', message=_IDLE_OPTIMIZER_WARNING, category=UserWarning,
+                            module=r'mmengine\.optim\.scheduler')
+
+
 def check_stage_hook(cfg: Mapping) -> None:
-    """Warn when a DiRAStageHook would never turn the adversary on within the run."""
+    """Warn when a DiRAStageHook would never turn the adversary on within the run.
+
+    A warm-up stage (``adversarial_begin > 0``) also silences the idle-discriminator
+    scheduler warning (:func:`silence_idle_optimizer_warning`).
+    """
     from dira_mm.engine.hooks import DiRAStageHook
     unit, length = train_length(cfg)
     for key, hook in _hook_cfgs(cfg):
         hook_cls = _hook_class(hook)
         if hook_cls is None or not issubclass(hook_cls, DiRAStageHook):
             continue
+        if hook.get('adversarial_begin', 0) > 0:
+            silence_idle_optimizer_warning()
         by_epoch = hook.get('by_epoch', True)
         if (unit == 'max_epochs') != bool(by_epoch) or length is None:
             continue

@@ -194,6 +194,27 @@ def test_stage_past_the_run_warns_with_the_key(warned):
     assert warned == []
 
 
+def _scheduler_warnings() -> list:
+    from mmengine.optim.scheduler import ConstantLR
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    scheduler = ConstantLR(optimizer, factor=1.0, begin=0, end=2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        pf_filters = [f for f in warnings.filters if 'scheduler' in str(f[1])]
+        warnings.filters[:0] = pf_filters  # the preflight's filters stay in front
+        scheduler.step()  # the discriminator's schedule in a warm-up epoch: no optimizer step
+    return [str(w.message) for w in caught]
+
+
+def test_staged_warmup_silences_only_the_idle_discriminator_warning(monkeypatch):
+    monkeypatch.setattr(warnings, 'filters', list(warnings.filters))  # restored after
+    assert any('Detected call of `scheduler.step()`' in m for m in _scheduler_warnings())
+    pf.check_stage_hook(_cfg('dira/dir-mocov2_resnet18-unet_1xb16-coslr-12e_demo.py'))
+    assert any('Detected call' in m for m in _scheduler_warnings())  # no stage hook
+    pf.check_stage_hook(_cfg('dira/dira-mocov2_resnet18-unet_1xb16-staged-coslr-12e_demo.py'))
+    assert not any('Detected call' in m for m in _scheduler_warnings())
+
+
 def test_cpu_run_uses_gloo_and_no_pinned_memory():
     cfg = _cfg('dira/dira_mocov2_cxr14.py')
     assert cfg.env_cfg.dist_cfg.backend == 'nccl' and cfg.train_dataloader.pin_memory
