@@ -20,8 +20,9 @@ except ImportError:
 
 from mmengine.config import Config, DictAction
 
-AMP_CPU_MESSAGE = ('error: --amp needs a CUDA device (mmengine AmpOptimWrapper), but none '
-                   'is available. Run without --amp on this machine.')
+AMP_FP16_CPU_MESSAGE = ('error: --amp-dtype float16 needs a CUDA device (float16 with loss '
+                        'scaling); on CPU, --amp autocasts to bfloat16: drop --amp-dtype or '
+                        'give --amp-dtype bfloat16.')
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -34,10 +35,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         'checkpoint in the work_dir')
     parser.add_argument(
         '--amp', action='store_true',
-        help='mixed precision (AmpOptimWrapper, dynamic loss scale); needs CUDA')
+        help='mixed precision (AutoAmpOptimWrapper on every optimizer): float16 autocast '
+        'with dynamic loss scaling on CUDA, bfloat16 autocast without scaling on CPU')
     parser.add_argument(
         '--amp-dtype', choices=['float16', 'bfloat16'], default=None,
-        help='autocast dtype with --amp (default: mmengine\'s, float16)')
+        help='autocast dtype with --amp (default: float16 on CUDA, bfloat16 on CPU; '
+        'float16 needs CUDA)')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override config keys, e.g. train_cfg.max_epochs=10 '
@@ -58,9 +61,11 @@ def _is_wrapper_cfg(cfg) -> bool:
 
 
 def enable_amp(cfg: Config, dtype=None) -> None:
-    """Switch the optimizer wrapper(s) of ``cfg`` to ``AmpOptimWrapper`` (dynamic scale).
+    """Switch the optimizer wrapper(s) of ``cfg`` to ``AutoAmpOptimWrapper``.
 
-    A single ``optim_wrapper`` gets ``type='AmpOptimWrapper'``; a multi-optimizer config
+    ``AutoAmpOptimWrapper`` is mmengine's ``AmpOptimWrapper`` (dynamic loss scale) on CUDA
+    and bfloat16 autocast without scaling on CPU. A single ``optim_wrapper`` gets
+    ``type='AutoAmpOptimWrapper'``; a multi-optimizer config
     (``constructor=...`` with sub-wrapper dicts such as ``generator``/``discriminator``)
     gets it on each sub-wrapper.
     """
@@ -78,10 +83,10 @@ def enable_amp(cfg: Config, dtype=None) -> None:
     for key, wrapper in targets.items():
         wrapper_type = wrapper.get('type', 'OptimWrapper')
         wrapper_type = getattr(wrapper_type, '__name__', wrapper_type)
-        if wrapper_type not in ('OptimWrapper', 'AmpOptimWrapper'):
+        if wrapper_type not in ('OptimWrapper', 'AmpOptimWrapper', 'AutoAmpOptimWrapper'):
             raise ValueError(f'--amp: {key}.type is {wrapper_type!r}; only OptimWrapper can be '
-                             'switched to AmpOptimWrapper. Set it in the config instead.')
-        wrapper['type'] = 'AmpOptimWrapper'
+                             'switched to AutoAmpOptimWrapper. Set it in the config instead.')
+        wrapper['type'] = 'AutoAmpOptimWrapper'
         wrapper.setdefault('loss_scale', 'dynamic')
         if dtype is not None:
             wrapper['dtype'] = dtype
@@ -111,10 +116,10 @@ def build_cfg(args: argparse.Namespace) -> Config:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    if args.amp:
+    if args.amp and args.amp_dtype == 'float16':
         import torch
         if not torch.cuda.is_available():
-            sys.exit(AMP_CPU_MESSAGE)
+            sys.exit(AMP_FP16_CPU_MESSAGE)
     from dira_mm.utils import (register_safe_loader, setup_cpu_distributed,
                                teardown_distributed)
 

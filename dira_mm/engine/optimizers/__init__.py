@@ -1,5 +1,6 @@
-"""Optimizers and optimizer constructors."""
+"""Optimizers, optimizer wrappers and optimizer constructors."""
+from .amp_optim_wrapper import AutoAmpOptimWrapper
 from .lars import LARS
 from .multi_optim_wrapper_constructor import MultiOptimWrapperConstructor
 
-__all__ = ['LARS', 'MultiOptimWrapperConstructor']
+__all__ = ['AutoAmpOptimWrapper', 'LARS', 'MultiOptimWrapperConstructor']

@@ -166,7 +166,7 @@ class DiRA(NonFiniteLossCheckMixin, BaseModel):
             if target is None:
                 raise ValueError('DiRA: the restorative head needs data_sample.target; use '
                                  'DiRAViews(with_target=True) and PackDiRAInputs in the pipeline.')
-            losses['loss_res'] = w['res'] * self.restorative.loss(rec, target.to(rec.dtype))
+            losses['loss_res'] = w['res'] * self.restorative.loss(rec, target)
             if self.adversarial_active:
                 disc = unwrap(self.discriminator)
                 with _frozen(disc):

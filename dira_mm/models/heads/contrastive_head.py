@@ -5,6 +5,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from dira_mm.registry import HEADS
+from ..utils.float32 import run_in_float32
 
 
 @HEADS.register_module()
@@ -25,6 +26,7 @@ class ContrastiveHead(BaseModule):
         """Logits ``(N, 1 + K)``: the positive similarity first."""
         return torch.cat([pos, neg], dim=1) / self.temperature
 
+    @run_in_float32
     def loss(self, pos: Tensor, neg: Tensor) -> Tensor:
         """Mean InfoNCE of ``pos`` (N, 1) against ``neg`` (N, K)."""
         logits = self.logits(pos, neg)

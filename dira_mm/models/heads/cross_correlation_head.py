@@ -7,6 +7,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from dira_mm.registry import HEADS, LOSSES
+from ..utils.float32 import run_in_float32
 from ..utils.global_batch_norm import global_batch_norm
 
 
@@ -33,8 +34,10 @@ class CrossCorrelationHead(BaseModule):
         self.criterion = LOSSES.build(loss or dict(type='CrossCorrelationLoss'))
         self.eps = eps
 
+    @run_in_float32
     def cross_correlation(self, z1: Tensor, z2: Tensor) -> Tensor:
-        """The global (D, D) cross-correlation matrix of two (N, D) embedding batches."""
+        """The global (D, D) cross-correlation matrix of two (N, D) embedding batches
+        (in float32 with autocast off: under AMP the ``mm`` would run in half precision)."""
         if z1.shape != z2.shape or z1.dim() != 2:
             raise ValueError('CrossCorrelationHead: expected two (N, D) embeddings of one '
                              f'shape, got {tuple(z1.shape)} and {tuple(z2.shape)}')

@@ -4,6 +4,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from dira_mm.registry import HEADS
+from ..utils.float32 import run_in_float32
 
 
 @HEADS.register_module()
@@ -23,8 +24,9 @@ class RestorativeHead(BaseModule):
             raise ValueError(f"RestorativeHead: criterion must be 'mse' or 'l1', got {criterion!r}")
         self.criterion = criterion
 
+    @run_in_float32
     def loss(self, reconstruction: Tensor, target: Tensor) -> Tensor:
-        """Mean pixel loss over N x C x H x W."""
+        """Mean pixel loss over N x C x H x W (in float32, also under AMP)."""
         if reconstruction.shape != target.shape:
             raise ValueError(
                 f'RestorativeHead: reconstruction {tuple(reconstruction.shape)} and target '

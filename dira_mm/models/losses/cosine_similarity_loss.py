@@ -4,6 +4,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from dira_mm.registry import LOSSES
+from ..utils.float32 import run_in_float32
 
 
 @LOSSES.register_module()
@@ -19,7 +20,8 @@ class CosineSimilarityLoss(BaseModule):
         self.shift = float(shift)
         self.scale = float(scale)
 
+    @run_in_float32
     def forward(self, pred: Tensor, target: Tensor) -> Tensor:
-        """Mean loss over the batch; gradient flows into ``pred`` only."""
+        """Mean loss over the batch (float32 under AMP); gradient flows into ``pred`` only."""
         cos = F.cosine_similarity(pred, target.detach(), dim=1)
         return (self.shift - self.scale * cos).mean()

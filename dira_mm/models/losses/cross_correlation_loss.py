@@ -3,6 +3,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from dira_mm.registry import LOSSES
+from ..utils.float32 import run_in_float32
 
 
 @LOSSES.register_module()
@@ -20,6 +21,7 @@ class CrossCorrelationLoss(BaseModule):
             raise ValueError(f'CrossCorrelationLoss: lambd must be >= 0, got {lambd}')
         self.lambd = float(lambd)
 
+    @run_in_float32
     def forward(self, c: Tensor) -> Tensor:
         """Loss of a square (D, D) cross-correlation matrix."""
         if c.dim() != 2 or c.shape[0] != c.shape[1]:

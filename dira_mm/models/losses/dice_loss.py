@@ -4,6 +4,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from dira_mm.registry import LOSSES
+from ..utils.float32 import run_in_float32
 
 __all__ = ['DiceLoss']
 
@@ -34,6 +35,7 @@ class DiceLoss(BaseModule):
         self.per_sample = bool(per_sample)
         self.loss_weight = float(loss_weight)
 
+    @run_in_float32
     def forward(self, pred: Tensor, target: Tensor) -> Tensor:
         """Loss of probabilities ``pred`` against the binary ``target``, both ``(N, ...)``.
 

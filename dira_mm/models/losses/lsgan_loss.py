@@ -4,6 +4,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from dira_mm.registry import LOSSES
+from ..utils.float32 import run_in_float32
 
 
 @LOSSES.register_module()
@@ -27,10 +28,12 @@ class LSGANLoss(BaseModule):
     def _mse_to(pred: Tensor, value: float) -> Tensor:
         return torch.mean((pred - value) ** 2)
 
+    @run_in_float32
     def generator_loss(self, fake_pred: Tensor) -> Tensor:
         """Loss that pushes restorations to be judged real."""
         return self._mse_to(fake_pred, self.real_label)
 
+    @run_in_float32
     def discriminator_loss(self, real_pred: Tensor, fake_pred: Tensor) -> Tensor:
         """Loss of the discriminator on real targets and (detached) restorations."""
         return 0.5 * (self._mse_to(real_pred, self.real_label)

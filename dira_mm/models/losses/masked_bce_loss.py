@@ -7,6 +7,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from dira_mm.registry import LOSSES
+from ..utils.float32 import run_in_float32
 
 __all__ = ['MaskedBCEWithLogitsLoss']
 
@@ -43,6 +44,7 @@ class MaskedBCEWithLogitsLoss(BaseModule):
         else:
             self.pos_weight = None
 
+    @run_in_float32
     def forward(self, logits: Tensor, labels: Tensor) -> Tensor:
         """Mean loss over the valid entries of ``logits`` and ``labels`` (both ``(N, C)``)."""
         if logits.shape != labels.shape:
