@@ -69,11 +69,11 @@ class ConfigError(ValueError):
 
 
 def _warn(message: str) -> None:
-    print_log(message, logger='current', level=30)
+    print_log(message, logger='current', level=logging.WARNING)
 
 
 def _info(message: str) -> None:
-    print_log(message, logger='current', level=20)
+    print_log(message, logger='current', level=logging.INFO)
 
 
 def _suggest(name: str, candidates: Sequence[str]) -> str:
