@@ -3,8 +3,6 @@ every 2 epochs): each validation's own loss in scalars.json, the last epoch's gr
 column titles, no best-by-loss checkpoint, the stage of a warm-up checkpoint in
 tools/test.py, and the run summary."""
 import glob
-import importlib.util
-import json
 import os.path as osp
 
 import cv2
@@ -19,6 +17,7 @@ from mmengine.runner import Runner
 from dira_mm.registry import HOOKS
 from dira_mm.visualization import title_band
 from conftest import REPO, tiny_config
+from helpers import load_tool, read_scalars
 
 
 @HOOKS.register_module(force=True)
@@ -32,12 +31,6 @@ class RecordValMetricsHook(Hook):
 
     def after_val_epoch(self, runner, metrics=None):
         self.metrics.append(dict(metrics))
-
-
-def _scalars(work_dir):
-    (path, ) = glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
 
 
 def _log_text(work_dir):
@@ -59,7 +52,7 @@ def run3(demo_data, tmp_path_factory):
 
 def test_logged_val_loss_is_each_validations_own(run3):
     runner, metrics = run3
-    val = [r for r in _scalars(runner.work_dir) if 'iter' not in r]
+    val = [r for r in read_scalars(runner.work_dir, single=True) if 'iter' not in r]
     assert [r['step'] for r in val] == [1, 2, 3]
     losses = [m['loss'] for m in metrics]
     for row, m in zip(val, metrics):
@@ -102,18 +95,10 @@ def test_default_keeps_no_best_by_loss_checkpoint(run3):
     assert hook.is_better_than['loss'](5.7, 6.37)
 
 
-def _test_tool():
-    spec = importlib.util.spec_from_file_location('_ux_tool_test',
-                                                  osp.join(REPO, 'tools', 'test.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_test_tool_evaluates_in_the_checkpoint_stage(run3, tmp_path):
     runner, metrics = run3
     config = osp.join(runner.work_dir, osp.basename(runner.cfg.filename))
-    tool = _test_tool()
+    tool = load_tool('test')
     got = {}
     for epoch in (1, 2):
         got[epoch] = tool.main([

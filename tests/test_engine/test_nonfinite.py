@@ -1,7 +1,6 @@
 """Non-finite training is stopped (or its steps skipped) and never saved: the loss guard of
 every model's training step, DiRA's two players, and NonFiniteCheckHook on the weights."""
 import glob
-import importlib.util
 import os.path as osp
 
 import pytest
@@ -18,12 +17,9 @@ from dira_mm.models.classifiers import MultiLabelClassifier
 from dira_mm.models.segmentors import UNetSegmentor
 from dira_mm.models.utils import (NonFiniteGuard, NonFiniteLossCheckMixin, NonFiniteLossError,
                                   find_nonfinite, unwrap)
+from helpers import e2e_helpers, free_port
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-_spec = importlib.util.spec_from_file_location('dira_e2e_conftest_for_nonfinite',
-                                               osp.join(REPO, 'tests', 'test_e2e', 'conftest.py'))
-e2e = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(e2e)
+e2e = e2e_helpers()
 
 NAN = float('nan')
 
@@ -200,11 +196,8 @@ def _dist_worker(rank: int, port: int, out: str) -> None:
 
 
 def test_ranks_agree_when_one_rank_is_nonfinite(tmp_path):
-    import socket
     import torch.multiprocessing as mp
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     out = str(tmp_path / 'res')
     # fork: the workers need no re-import of this module (seconds instead of a minute)
     mp.start_processes(_dist_worker, args=(port, out), nprocs=2, join=True,
