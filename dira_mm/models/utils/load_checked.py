@@ -1,7 +1,7 @@
 """The one checked way to load weights into a model: report every key, refuse partial loads.
 
-Downstream models (classifier, segmentor), the exporters' verification and the Runner's
-``load_from`` all load through :func:`load_checked`, so a ResNet-18 file never half-fills
+Downstream models (classifier, segmentor) and the exporters' verification load through
+:func:`load_checked` (a strict ``load_from`` can too), so a ResNet-18 file never half-fills
 a ResNet-50 without an error, and every load leaves the same matched / missing /
 unexpected / shape-mismatch report in the log.
 """
