@@ -248,6 +248,9 @@ def test_resume_after_moving_the_work_dir(full_run, tmp_path):
     assert runner.start_epoch == 1
     assert _same(_weights(runner), full_run[1])
     assert _last(new) == str(new / 'epoch_2.pth')
+    # the resumed best path follows too (the message hub names the fixture's folder, which
+    # still exists: a later best must remove the file here, not there)
+    assert runner.message_hub.get_info('best_ckpt') == str(new / 'best_toy_loss_epoch_1.pth')
 
 
 def test_no_complete_checkpoint_is_an_error_listing_them(tmp_path):

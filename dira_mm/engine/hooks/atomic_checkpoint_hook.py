@@ -33,6 +33,8 @@ class AtomicCheckpointHook(CheckpointHook):
       the checkpoint folder (a moved work_dir), else the newest complete ``epoch_N.pth`` /
       ``iter_N.pth`` (with a warning each time; no silent restart from epoch 1). A given
       resume path (``--resume PATH``) that is missing or broken is an error naming it.
+      The best-checkpoint paths a resumed run restores follow a moved or copied work_dir
+      (a later best never removes a file in the original folder).
 
     Non-local storage (``backend_args``) is written as mmengine does.
     """
@@ -72,12 +74,14 @@ class AtomicCheckpointHook(CheckpointHook):
         self._relocate_best_paths(runner)
 
     def _relocate_best_paths(self, runner) -> None:
-        """Best-checkpoint paths of a resumed run that point into a moved work_dir."""
+        """Best-checkpoint paths of a resumed run that point into another folder (the
+        work_dir was moved or copied): the file of that name here is the run's best, and
+        a later best must not remove a file in the other folder."""
         if self.save_best is None:
             return
 
         def moved(path):
-            if path and not osp.exists(path):
+            if path and osp.dirname(osp.abspath(path)) != osp.abspath(self.out_dir):
                 here = osp.join(self.out_dir, osp.basename(path))
                 if osp.isfile(here):
                     return here
