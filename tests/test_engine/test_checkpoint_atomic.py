@@ -372,6 +372,13 @@ def test_dir_checkpoint_initialises_a_dira_model_with_a_fresh_discriminator(tmp_
     torch.save(dict(state_dict=partial), path)
     with pytest.raises(WeightConversionError, match='missing'):
         runner.load_checkpoint(str(path))
+    # so is a partial discriminator: the allowance is for a fresh one
+    full = runner.model.state_dict()
+    dropped = 'discriminator.model.0.weight'
+    assert dropped in full
+    torch.save(dict(state_dict={k: v for k, v in full.items() if k != dropped}), path)
+    with pytest.raises(WeightConversionError, match=rf'1 missing \({dropped}\)'):
+        runner.load_checkpoint(str(path))
 
 
 # ---------------------------------------------------------------------- tools/train.py

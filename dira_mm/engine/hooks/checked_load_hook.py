@@ -36,10 +36,11 @@ class CheckedLoadHook(Hook):
     Allowed differences:
 
     - missing ``num_batches_tracked`` buffers (mmengine ignores them as well);
-    - for ``load_from`` (not a resume): missing model keys that match the model's
-      ``load_from_allowed_missing`` regular expressions (full match). DiRA declares its
-      discriminator there, so the official two-run flow initialises a ``dira`` model
-      from a ``dir`` checkpoint with a fresh discriminator;
+    - for ``load_from`` (not a resume): missing model keys that match one of the model's
+      ``load_from_allowed_missing`` regular expressions (full match), when the checkpoint
+      has no key of that expression at all (a part that starts fresh, never a partly
+      loaded one). DiRA declares its discriminator there, so the official two-run flow
+      initialises a ``dira`` model from a ``dir`` checkpoint with a fresh discriminator;
     - with the top-level config key ``load_from_strict=False``: any difference of a
       ``load_from`` is logged as a warning and mmengine loads what fits (an explicit
       opt-in to a partial initialisation). A resume must always fit.
@@ -56,8 +57,9 @@ class CheckedLoadHook(Hook):
         weights = {re.sub(r'^module\.', '', k): v for k, v in state_dict.items()}
         model = unwrap(runner.model)
         allowed: List[str] = list(_ALWAYS_ALLOWED_MISSING)
-        if not resume:
-            allowed += list(getattr(model, 'load_from_allowed_missing', ()) or ())
+        if not resume:  # a part the checkpoint has none of (fresh), not a partial one
+            allowed += [p for p in getattr(model, 'load_from_allowed_missing', ()) or ()
+                        if not any(re.fullmatch(p, k) for k in weights)]
         model_state = model.state_dict()
         report = compare_state_dicts(weights, model_state, allowed)
         name = type(model).__name__
