@@ -16,6 +16,7 @@ from mmengine.runner import Runner
 from torch import nn
 
 from dira_mm.engine.optimizers import AutoAmpOptimWrapper
+from dira_mm.models.algorithms.moco import _similarities as moco_similarities
 from dira_mm.models.heads import CrossCorrelationHead
 from dira_mm.models.losses import CosineSimilarityLoss, LSGANLoss
 from dira_mm.models.utils import unwrap
@@ -26,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # gap |amp - fp32| / |fp32|. Measured on this tiny DiRA-MoCo (4 iterations, both
 # optimizers, 2-core x86 CPU): total loss 0.58 % at the first step (same weights: the
 # forward's bfloat16 rounding alone, 8-bit mantissa) and at most 0.62 % later; loss_d at
-# most 0.24 %. Without the float32 losses and MoCo logits the total drifted to 3.5 % by
+# most 0.24 %. With the MoCo logits in bf16 (losses in float32) the total drifted to 3.5 % by
 # step 4. The bound leaves ~5x margin for other CPUs' bf16 kernels.
 LOSS_RTOL = 0.03
 # A gap this small would mean autocast never ran (identical fp32 arithmetic gives 0).
@@ -53,6 +54,7 @@ class _Recorder(Hook):
     def __init__(self) -> None:
         self.losses, self.loss_d, self.conv_dtypes, self.disc_dtypes = [], [], set(), set()
         self.in_train_iter = False
+        self.input_dtypes = set()
 
     def _record(self, dtypes: set):
         def hook(module, inputs, output):
@@ -66,6 +68,12 @@ class _Recorder(Hook):
         disc = next(m for m in model.discriminator.modules() if isinstance(m, nn.Conv2d))
         conv.register_forward_hook(self._record(self.conv_dtypes))
         disc.register_forward_hook(self._record(self.disc_dtypes))
+        # the data preprocessor runs inside the generator's autocast context
+        model.data_preprocessor.register_forward_hook(
+            lambda m, i, out: self.input_dtypes.update(
+                {v.dtype for v in out['inputs']} |
+                {ds.target.dtype for ds in out['data_samples']}) if self.in_train_iter
+            else None)
 
     def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
         self.in_train_iter = True
@@ -124,6 +132,9 @@ def test_autocast_active_in_generator_and_discriminator(runs):
     assert rec.conv_dtypes == {torch.bfloat16}
     # the discriminator runs in the generator step (frozen) and in its own step
     assert rec.disc_dtypes == {torch.bfloat16}
+    # views and restoration targets leave the preprocessor in float32 (autocast leaves the
+    # uint8 -> float conversion alone), so the MSE target is never rounded to bf16
+    assert rec.input_dtypes == {torch.float32}
     _, rec32 = runs['fp32']
     assert rec32.conv_dtypes == {torch.float32} and rec32.disc_dtypes == {torch.float32}
 
@@ -217,8 +228,14 @@ def test_losses_run_in_float32_under_autocast():
         amp = head.loss(a, b)
         cos = CosineSimilarityLoss()(a.bfloat16(), b.bfloat16())
         gan = LSGANLoss().generator_loss(a.bfloat16())
+        pos, neg = moco_similarities(a.bfloat16(), b.bfloat16(), b.T.contiguous())
     assert c.dtype == amp.dtype == cos.dtype == gan.dtype == torch.float32
-    # without the fix the bf16 mm gives a loss ~1e-3 off; float32 matches to rounding
+    # MoCo's logits (similarities / 0.2) are formed in float32 from the bf16 features
+    assert pos.dtype == neg.dtype == torch.float32
+    q = torch.nn.functional.normalize(a.bfloat16().float(), dim=1)
+    assert torch.allclose(neg, q @ b.T, rtol=0, atol=1e-6)
+    # with the mm in bf16 (no decorator) C is bf16 and the loss 4e-4 (relative) off; in
+    # float32 it matches the plain computation to rounding
     assert float(amp) == pytest.approx(float(ref), rel=1e-6)
 
 
