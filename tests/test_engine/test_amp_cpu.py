@@ -2,7 +2,6 @@
 import importlib.util
 import logging
 import os
-import os.path as osp
 import shutil
 import subprocess
 import sys
