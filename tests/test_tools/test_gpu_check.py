@@ -41,13 +41,16 @@ def test_no_cuda_exits_77_with_message(tmp_path):
 
 def test_ddp_check_runs_on_cpu_with_gloo(tmp_path):
     """The DDP worker under torchrun (2 gloo processes): GlobalBatchNorm equals one
-    BatchNorm2d on the whole batch; the table names each check."""
+    BatchNorm2d on the whole batch, also on bf16 input under autocast; the table names
+    each check."""
     out = tmp_path / 'out'
     result = _run(['--allow-cpu', '--quick', '--only', 'ddp', '--out', str(out)], tmp_path)
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-3000:]
     table = json.loads((out / 'gpu_check.json').read_text())
-    assert set(table) == {'nccl-syncbn', 'nccl-globalbn'}
+    assert set(table) == {'nccl-syncbn', 'nccl-globalbn', 'nccl-globalbn-amp'}
+    amp = table['nccl-globalbn-amp']
+    assert amp['ok'] and 'torch.bfloat16 autocast' in amp['detail']
     assert table['nccl-globalbn']['ok'] and not table['nccl-globalbn'].get('skipped')
     assert table['nccl-syncbn']['skipped']  # torch SyncBN needs CUDA
     assert '2 proc gloo' in table['nccl-globalbn']['detail']

@@ -12,7 +12,9 @@ Checks (on the demo data, generated into a temporary folder):
   relative gap of the per-iteration losses, and that autocast ran (conv output dtype).
 - ``nccl-syncbn`` / ``nccl-globalbn``: ``torch.nn.SyncBatchNorm`` and dira_mm's
   ``GlobalBatchNorm`` in an nccl group of 2 processes (1 with a single GPU) against one
-  ``BatchNorm2d`` on the whole batch: outputs, input gradients, running statistics.
+  ``BatchNorm2d`` on the whole batch: outputs, input gradients, running statistics;
+  ``nccl-globalbn-amp``: GlobalBatchNorm on float16 input under autocast, where the
+  per-channel sum of squares would overflow float16 (its statistics are float32).
 - ``nccl-train``: ``tools/dist_train.sh`` (nccl) trains the tiny DiRA for one epoch.
 - ``cuda-rng-resume``: a run resumed from its epoch-1 checkpoint draws the same CUDA
   random numbers as the uninterrupted run (bit-exact) and ends with close weights.
@@ -244,11 +246,25 @@ def worker_ddp(args) -> dict:
         err = torch.tensor(max(errs), device=device)
         tdist.all_reduce(err, op=tdist.ReduceOp.MAX)
         results[name] = float(err)
+    tols = {k: BN_ATOL for k in results}
+    # GlobalBatchNorm under autocast: half input, statistics in float32. 4 x 64 x 64 values
+    # per channel and rank: their sum of squares (~1.6e5) would overflow float16.
+    half = torch.float16 if cuda else torch.bfloat16
+    x_big = torch.randn(4 * world, 8, 64, 64, device=device) * 3 + 1
+    ref_big = nn.BatchNorm2d(8).to(device).train()(x_big).detach()
+    with torch.autocast(device.type, dtype=half):
+        out = GlobalBatchNorm(8).to(device).train()(x_big[sl].to(half))
+    rel = (out.float() - ref_big[sl]).abs().max() / ref_big.abs().max()
+    tdist.all_reduce(rel, op=tdist.ReduceOp.MAX)
+    results['globalbn_amp'] = float(rel)
+    # input and output rounding to `half`, relative to the largest output
+    tols['globalbn_amp'] = 8 * torch.finfo(half).eps
+    ok = out.dtype == half and all(results[k] < tols[k] for k in results)
     tdist.barrier()
     tdist.destroy_process_group()
     if rank == 0:
-        return dict(ok=all(v < BN_ATOL for v in results.values()), world=world,
-                    backend='nccl' if cuda else 'gloo', errors=results)
+        return dict(ok=ok, world=world, backend='nccl' if cuda else 'gloo', errors=results,
+                    tols=tols, amp_dtype=str(half))
     return {}
 
 
@@ -420,12 +436,15 @@ def main(argv=None) -> int:
         res = _sub(launcher + [me, '--worker', 'ddp', '--result', result] + common,
                    result, limit(90), env)
         errors = res.get('errors') or {}
-        for key in ('syncbn', 'globalbn'):
+        for key in ('syncbn', 'globalbn', 'globalbn_amp'):
             if key in errors:
-                rows.append((f'nccl-{key}', dict(
-                    ok=errors[key] < BN_ATOL, seconds=time.perf_counter() - start,
-                    detail=f'{res["world"]} proc {res["backend"]}: max |diff| to BatchNorm2d '
-                           f'on the whole batch {errors[key]:.1e} (< {BN_ATOL:.0e})')))
+                tol = res['tols'][key]
+                what = (f'{res["amp_dtype"]} autocast, relative' if key == 'globalbn_amp'
+                        else 'max |diff|')
+                rows.append((f'nccl-{key.replace("_", "-")}', dict(
+                    ok=errors[key] < tol, seconds=time.perf_counter() - start,
+                    detail=f'{res["world"]} proc {res["backend"]}: {what} to BatchNorm2d '
+                           f'on the whole batch {errors[key]:.1e} (< {tol:.0e})')))
             elif errors and not cuda:
                 rows.append((f'nccl-{key}', dict(ok=True, skipped=True,
                                                  detail='torch SyncBN needs CUDA')))
@@ -433,7 +452,7 @@ def main(argv=None) -> int:
                 rows.append((f'nccl-{key}', dict(ok=False, seconds=res.get('seconds', 0.0),
                                                  detail=res.get('detail', 'no result'))))
         print('  ddp: ' + ', '.join(f'{n} {"PASS" if r.get("ok") else "FAIL"}'
-                                    for n, r in rows[-2:]), flush=True)
+                                    for n, r in rows[-3:]), flush=True)
     if 'train' in only:
         nproc = 2 if (n_gpu >= 2 or not cuda) else 1
         start = time.perf_counter()
