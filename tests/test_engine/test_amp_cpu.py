@@ -1,5 +1,4 @@
 """AMP on CPU: bfloat16 autocast in both optimizer wrappers of DiRA's two-player step."""
-import importlib.util
 import logging
 import os
 import shutil
@@ -19,6 +18,7 @@ from dira_mm.models.algorithms.moco import _similarities as moco_similarities
 from dira_mm.models.heads import CrossCorrelationHead
 from dira_mm.models.losses import CosineSimilarityLoss, LSGANLoss
 from dira_mm.models.utils import unwrap
+from helpers import e2e_helpers, load_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,15 +33,8 @@ LOSS_RTOL = 0.03
 MIN_GAP = 1e-6
 
 
-def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-e2e = _load('dira_e2e_conftest_amp', ROOT / 'tests' / 'test_e2e' / 'conftest.py')
-train_tool = _load('dira_tools_train_amp', ROOT / 'tools' / 'train.py')
+e2e = e2e_helpers()
+train_tool = load_tool('train')
 
 
 class _Recorder(Hook):
