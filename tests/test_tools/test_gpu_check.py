@@ -1,5 +1,4 @@
 """tools/misc/gpu_check.sh: the "no CUDA device" exit on CPU, and its plumbing (--allow-cpu)."""
-import importlib.util
 import json
 import os
 import subprocess
@@ -9,19 +8,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from helpers import load_tool
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / 'tools' / 'misc' / 'gpu_check.sh'
 
 
-def _load_tool():
-    spec = importlib.util.spec_from_file_location('dira_tools_gpu_check',
-                                                  ROOT / 'tools' / 'misc' / 'gpu_check.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-gpu_check = _load_tool()
+gpu_check = load_tool('misc', 'gpu_check')
 
 
 def _run(args, tmp_path, timeout=300):
