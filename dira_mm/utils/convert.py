@@ -204,7 +204,8 @@ def format_report(report: dict, target: str = 'target model', limit: int = 20) -
     if report.get('allowed_unexpected'):
         lines.append('  not loaded (allowed, not in the target): '
                      + _short(report['allowed_unexpected'], limit))
-    lines.append('RESULT: ' + ('OK' if report['ok'] else 'ERROR (mismatch beyond the allowed keys)'))
+    lines.append('RESULT: '
+                 + ('OK' if report['ok'] else 'ERROR (mismatch beyond the allowed keys)'))
     return '\n'.join(lines)
 
 
