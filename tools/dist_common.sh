@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Shared by dist_train.sh and dist_test.sh (sourced): torchrun with the multi-node variables.
 # Env: NNODES (1), NODE_RANK (0), MASTER_ADDR (127.0.0.1), PORT (29500),
-#      PYTHON (interpreter; default: the active venv's, else torchrun / python3 on PATH).
+#      PYTHON (interpreter; default: the active venv's, else the repository's .venv (made by
+#      `make install`), else torchrun / python3 on PATH).
 # Usage: run_torchrun N_PROCS SCRIPT [script args...]
 run_torchrun() {
     local nprocs=$1 script=$2
@@ -12,6 +13,8 @@ run_torchrun() {
         launch=("$PYTHON" -m torch.distributed.run)
     elif [ -n "$VIRTUAL_ENV" ] && [ -x "$VIRTUAL_ENV/bin/python" ]; then
         launch=("$VIRTUAL_ENV/bin/python" -m torch.distributed.run)
+    elif [ -x "$root/.venv/bin/python" ]; then
+        launch=("$root/.venv/bin/python" -m torch.distributed.run)
     elif command -v torchrun > /dev/null 2>&1; then
         launch=(torchrun)
     else
