@@ -17,7 +17,7 @@ from dira_mm.visualization import title_band
 
 def _to_uint8(x: torch.Tensor) -> np.ndarray:
     """(C, H, W) float [0, 1] or uint8 -> (H, W) uint8 (first channel)."""
-    x = x.detach().float().cpu()
+    x = torch.nan_to_num(x.detach().float().cpu(), nan=0.0, posinf=0.0, neginf=0.0)
     if x.max() > 1.5:
         x = x / 255.0
     return (x[0].clamp(0, 1).numpy() * 255.0 + 0.5).astype(np.uint8)
@@ -103,6 +103,13 @@ class ReconstructionVisHook(Hook):
             data = model.data_preprocessor(self._batch, False)
             view = data['inputs'][getattr(model, 'restore_view', 0)]
             rec = backbone(view)
+        if not torch.isfinite(rec).all():
+            bad = int((~torch.isfinite(rec)).sum())
+            runner.logger.warning(
+                f'ReconstructionVisHook: {bad} of {rec.numel()} restored pixel values are not '
+                'finite in eval mode (drawn black). The eval-mode network diverges, e.g. '
+                'BatchNorm running statistics of a too small batch or too large a learning '
+                'rate; the validation loss is not finite either.')
         rows, titles, widths = [], [], []
         for i, ds in enumerate(data['data_samples']):
             cols = []

@@ -1,7 +1,9 @@
 """Validation loss of a self-supervised model, as the official DiRA validates."""
+import math
 from typing import Dict, List, Sequence
 
 from mmengine.evaluator import BaseMetric
+from mmengine.logging import MMLogger
 
 from dira_mm.registry import METRICS
 
@@ -44,4 +46,11 @@ class SSLLossMetric(BaseMetric):
                 metrics[k] = sum(r[k] * r['batch_size'] for r in rows) / max(n, 1)
             else:
                 metrics[k] = sum(r[k] for r in rows) / max(len(rows), 1)
+        bad = {k: v for k, v in metrics.items() if not math.isfinite(v)}
+        if bad:
+            MMLogger.get_current_instance().warning(
+                f'SSLLossMetric: the validation losses {bad} are not finite: the eval-mode '
+                'network diverges although training losses may be finite (BatchNorm running '
+                'statistics of a too small batch, too large a learning rate). Such an epoch '
+                'is never chosen as the best by loss.')
         return metrics
