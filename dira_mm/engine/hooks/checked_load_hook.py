@@ -1,10 +1,11 @@
 """Refuse a ``load_from`` / resume checkpoint whose weights do not fit the model."""
 import re
-from typing import List, Sequence
+from typing import List
 
 from mmengine.hooks import Hook
 
 from dira_mm.models.utils import unwrap
+from dira_mm.models.utils.load_checked import examples, mismatch_problems
 from dira_mm.registry import HOOKS
 from dira_mm.utils.convert import WeightConversionError, compare_state_dicts, format_report
 
@@ -14,12 +15,6 @@ __all__ = ['CheckedLoadHook', 'STRICT_KEY']
 STRICT_KEY = 'load_from_strict'
 # mmengine ignores these too (checkpoints from before BatchNorm counted its batches)
 _ALWAYS_ALLOWED_MISSING = (r'.*num_batches_tracked', )
-_EXAMPLES = 3
-
-
-def _examples(items: Sequence) -> str:
-    more = f', ... (+{len(items) - _EXAMPLES} more)' if len(items) > _EXAMPLES else ''
-    return ', '.join(str(k) for k in items[:_EXAMPLES]) + more
 
 
 @HOOKS.register_module()
@@ -69,19 +64,10 @@ class CheckedLoadHook(Hook):
                     f'{what}: {len(report["matched"])} tensors loaded into {name}; '
                     f'{len(report["allowed_missing"])} model tensors keep their '
                     'initialisation (allowed by the model: '
-                    f'{_examples(report["allowed_missing"])}).')
+                    f'{examples(report["allowed_missing"])}).')
             return
-        problems = [f'{len(report["matched"])} of {len(model_state)} model tensors match']
-        if report['missing']:
-            problems.append(f'{len(report["missing"])} missing '
-                            f'({_examples(report["missing"])})')
-        if report['unexpected']:
-            problems.append(f'{len(report["unexpected"])} unexpected '
-                            f'({_examples(report["unexpected"])})')
-        if report['shape_mismatch']:
-            shapes = [f'{k}: got {tuple(g)}, expected {tuple(e)}'
-                      for k, g, e in report['shape_mismatch']]
-            problems.append(f'{len(shapes)} with another shape ({_examples(shapes)})')
+        problems = [f'{len(report["matched"])} of {len(model_state)} model tensors match',
+                    *mismatch_problems(report)]
         summary = f'{what} does not fit {name}: {"; ".join(problems)}.'
         text = format_report(report, name)
         if not resume and runner.cfg.get(STRICT_KEY, True) is False:

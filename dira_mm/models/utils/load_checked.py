@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from dira_mm.utils.convert import WeightConversionError, compare_state_dicts, format_report
 from .misc import unwrap
 
-__all__ = ['load_checked', 'strip_ddp_prefix']
+__all__ = ['load_checked', 'strip_ddp_prefix', 'mismatch_problems', 'examples']
 
 DDP_PREFIX = 'module.'
 _EXAMPLES = 3  # keys quoted per kind of mismatch in the one-line summary of an error
@@ -30,9 +30,26 @@ def strip_ddp_prefix(state_dict: Mapping[str, Tensor]) -> dict:
     return dict(state_dict)
 
 
-def _examples(items: Sequence) -> str:
+def examples(items: Sequence) -> str:
+    """The first few items, then how many more: ``a, b, c, ... (+5 more)``."""
     more = f', ... (+{len(items) - _EXAMPLES} more)' if len(items) > _EXAMPLES else ''
     return ', '.join(str(k) for k in items[:_EXAMPLES]) + more
+
+
+def mismatch_problems(report: dict) -> list:
+    """One phrase per kind of mismatch in a :func:`compare_state_dicts` report, with counts
+    and the first keys: ``['2 missing (a, b)', '1 with another shape (c: got ..., ...)']``."""
+    problems = []
+    if report['missing']:
+        problems.append(f'{len(report["missing"])} missing ({examples(report["missing"])})')
+    if report['unexpected']:
+        problems.append(f'{len(report["unexpected"])} unexpected '
+                        f'({examples(report["unexpected"])})')
+    if report['shape_mismatch']:
+        shapes = [f'{k}: got {tuple(g)}, expected {tuple(e)}'
+                  for k, g, e in report['shape_mismatch']]
+        problems.append(f'{len(shapes)} with another shape ({examples(shapes)})')
+    return problems
 
 
 def load_checked(module: nn.Module,
@@ -88,17 +105,7 @@ def load_checked(module: nn.Module,
     text = header + '\n' + format_report(report, name)
     report.update(what=what, stripped_prefix=stripped, text=text)
     if not report['ok']:
-        problems = []
-        if report['missing']:
-            problems.append(f'{len(report["missing"])} missing '
-                            f'({_examples(report["missing"])})')
-        if report['unexpected']:
-            problems.append(f'{len(report["unexpected"])} unexpected '
-                            f'({_examples(report["unexpected"])})')
-        if report['shape_mismatch']:
-            shapes = [f'{k}: got {tuple(g)}, expected {tuple(e)}'
-                      for k, g, e in report['shape_mismatch']]
-            problems.append(f'{len(shapes)} with another shape ({_examples(shapes)})')
+        problems = mismatch_problems(report)
         error = WeightConversionError(
             f'{what} does not fit {name}: {"; ".join(problems)}. Nothing was loaded. Use '
             'weights of the same architecture (check the config\'s backbone against the '
