@@ -22,7 +22,7 @@ demo: install
 	$(PY) tools/misc/make_demo_data.py --out data/demo
 	$(PY) tools/train.py $(DEMO_CONFIG) --work-dir $(DEMO_DIR)
 
-# The test suite CI runs (about 10 minutes on 2 CPU cores).
+# The test suite CI runs (about 9 minutes on 2 idle CPU cores).
 test: install
 	$(PY) -m pytest tests -q
 
