@@ -309,6 +309,18 @@ def silence_idle_optimizer_warning() -> None:
                             module=r'mmengine\.optim\.scheduler')
 
 
+# torch's FutureWarning for the `broadcast_buffers` argument that mmengine 0.10.7's DDP
+# wrappers always pass (False, which is what dira_mm wants); one line per process and wrapper.
+_BROADCAST_BUFFERS_WARNING = r'`broadcast_buffers` is deprecated'
+
+
+def silence_known_harmless_warnings() -> None:
+    """Ignore warnings a user can do nothing about and that change nothing: torch's
+    deprecation of the ``broadcast_buffers`` argument mmengine's DDP wrappers pass."""
+    warnings.filterwarnings('ignore', message=_BROADCAST_BUFFERS_WARNING,
+                            category=FutureWarning)
+
+
 def check_stage_hook(cfg: Mapping) -> None:
     """Warn when a DiRAStageHook would never turn the adversary on within the run.
 
@@ -471,6 +483,7 @@ def preflight(cfg: Any, training: bool = True) -> None:
     if training:
         check_stage_hook(cfg)
     adapt_to_device(cfg)
+    silence_known_harmless_warnings()
 
 
 def run_preflight(cfg: Any, training: bool = True) -> None:

@@ -339,3 +339,14 @@ def test_global_batch_norm_without_deprecation_matches_batch_norm(tmp_path):
         got = torch.load(tmp_path / f'rank{rank}.pth', weights_only=True)
         assert torch.allclose(got['grad'], x.grad[rank * 2:(rank + 1) * 2], atol=1e-5)
         assert torch.allclose(got['mean'], bn.running_mean, atol=1e-6)
+
+
+def test_known_harmless_warnings_are_silenced_and_others_kept():
+    from dira_mm.utils.preflight import silence_known_harmless_warnings
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        silence_known_harmless_warnings()
+        warnings.warn('`broadcast_buffers` is deprecated. Use `forward_sync_buffers` instead.',
+                      FutureWarning)
+        warnings.warn('something else is deprecated', FutureWarning)
+    assert [str(w.message) for w in caught] == ['something else is deprecated']
