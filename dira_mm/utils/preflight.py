@@ -21,8 +21,8 @@ from mmengine.logging import print_log
 __all__ = [
     'ConfigError', 'preflight', 'run_preflight', 'check_top_level_keys', 'check_types',
     'check_hook_options', 'check_loop_options', 'check_stage_hook', 'fit_param_schedulers',
-    'adapt_to_device', 'silence_known_warnings', 'silence_idle_optimizer_warning', 'RUNNER_KEYS',
-    'train_length'
+    'adapt_to_device', 'drop_training_only_hooks', 'silence_known_warnings',
+    'silence_idle_optimizer_warning', 'RUNNER_KEYS', 'train_length'
 ]
 
 # Top-level keys mmengine (Runner.from_cfg, setup_env, wrap_model, train; Config) reads.
@@ -462,13 +462,39 @@ def silence_known_warnings(logger: logging.Logger) -> None:
         logger.addFilter(_HarmlessMessageFilter())
 
 
+#: custom hooks that act in training only and build the training loop in ``before_run``
+#: (mmengine's EarlyStoppingHook asserts on ``runner.train_loop``, which builds the loop and
+#: its dataloader): an evaluation run would read, and need, the whole training set
+_TRAINING_ONLY_HOOKS = ('EarlyStoppingHook', )
+
+
+def drop_training_only_hooks(cfg: Any) -> None:
+    """Remove the training-only custom hooks (``_TRAINING_ONLY_HOOKS``) from an evaluation
+    config (in place), each with an info line. ``tools/test.py`` on a benchmark config
+    (whose ``EarlyStoppingHook`` watches the validation metric) then needs the test set only."""
+    hooks = cfg.get('custom_hooks')
+    if not hooks:
+        return
+    kept = []
+    for hook in hooks:
+        kind = hook.get('type') if isinstance(hook, Mapping) else type(hook)
+        kind = getattr(kind, '__name__', kind)
+        if isinstance(kind, str) and kind.split('.')[-1] in _TRAINING_ONLY_HOOKS:
+            _info(f'evaluation: custom_hooks {kind} dropped (it acts in training only and '
+                  'would build the training set)')
+        else:
+            kept.append(hook)
+    cfg['custom_hooks'] = kept
+
+
 def preflight(cfg: Any, training: bool = True) -> None:
     """Check ``cfg`` before the Runner is built; fit it to the run and the device.
 
     Args:
         cfg: the mmengine ``Config`` after the command-line options (changed in place).
         training: also fit the parameter schedulers and check the DiRA stage against
-            ``train_cfg`` (``tools/train.py``); ``False`` for evaluation.
+            ``train_cfg`` (``tools/train.py``); ``False`` for evaluation, which drops the
+            training-only custom hooks instead (:func:`drop_training_only_hooks`).
 
     Raises:
         ConfigError: every mistake found, one per line, each naming its config key.
@@ -482,6 +508,8 @@ def preflight(cfg: Any, training: bool = True) -> None:
                           f'{getattr(cfg, "filename", None)}:\n  ' + '\n  '.join(problems))
     if training:
         check_stage_hook(cfg)
+    else:
+        drop_training_only_hooks(cfg)
     adapt_to_device(cfg)
     silence_known_harmless_warnings()
 

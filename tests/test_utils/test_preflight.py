@@ -350,3 +350,17 @@ def test_known_harmless_warnings_are_silenced_and_others_kept():
                       FutureWarning)
         warnings.warn('something else is deprecated', FutureWarning)
     assert [str(w.message) for w in caught] == ['something else is deprecated']
+
+
+def test_evaluation_drops_early_stopping_so_the_training_set_is_not_built():
+    """mmengine's EarlyStoppingHook.before_run builds runner.train_loop (and the training
+    dataloader): tools/test.py on a benchmark config needed the whole training set."""
+    name = 'benchmarks/classification/resnet50_finetune_1xb32-adam-plateau-1000e_chestxray14.py'
+    cfg = _cfg(name)
+    kinds = [h['type'] for h in cfg.custom_hooks]
+    assert 'EarlyStoppingHook' in kinds
+    preflight(cfg)  # training keeps it
+    assert [h['type'] for h in cfg.custom_hooks] == kinds
+    cfg.custom_hooks.append(dict(type='EmptyCacheHook'))
+    preflight(cfg, training=False)
+    assert [h['type'] for h in cfg.custom_hooks] == ['EmptyCacheHook']
