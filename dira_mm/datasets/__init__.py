@@ -16,6 +16,8 @@ from .readers import (DEFAULT_MAX_PIXELS, ImageReadError, NonFinitePixelsWarning
                       window_to_range)
 from .rle import rle_decode, rle_decode_union, rle_encode
 from .siim_pneumothorax import SIIMPneumothoraxDataset
+from .volume_readers import (DEFAULT_MAX_VOXELS, hu_window, read_dicom_series, read_metaimage,
+                             read_nifti, read_volume)
 from .transforms import *  # noqa: F401,F403
 from .transforms import __all__ as _transforms_all
 
@@ -28,5 +30,7 @@ __all__ = [
     'read_image', 'decode_image', 'read_dicom_array', 'apply_window', 'window_to_range',
     'NonFinitePixelsWarning', 'DEFAULT_MAX_PIXELS',
     'ImageMaskDataset', 'SIIMPneumothoraxDataset', 'make_phantom_lung_dataset',
-    'phantom_lung_masks', 'rle_decode', 'rle_decode_union', 'rle_encode'
+    'phantom_lung_masks', 'rle_decode', 'rle_decode_union', 'rle_encode',
+    'read_volume', 'read_nifti', 'read_dicom_series', 'read_metaimage', 'hu_window',
+    'DEFAULT_MAX_VOXELS'
 ] + list(_transforms_all)
