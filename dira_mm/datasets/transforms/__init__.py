@@ -3,6 +3,7 @@ from .classification import (CenterCrop, PackClsInputs, RandomRotation, Resize, 
                              center_box, five_crop_boxes)
 from .distortion import DiRADistortion
 from .formatting import PackDiRAInputs
+from .genesis import GenesisDistortion, TransVWDistortion
 from .loading import LoadMedicalImage
 from .processing import ColorJitter, GaussianBlur, RandomFlip, RandomResizedCrop
 from .segmentation import (LoadSegMask, PackSegInputs, SegRandomFlip, SegRandomResizedCrop,
@@ -15,5 +16,6 @@ __all__ = [
     'Resize', 'CenterCrop', 'TenCrop', 'RandomRotation', 'PackClsInputs', 'center_box',
     'five_crop_boxes',
     'DiRAViews', 'PackDiRAInputs', 'get_rng', 'LoadMedicalImage', 'LoadSegMask', 'SegResize',
-    'SegRandomResizedCrop', 'SegRandomFlip', 'PackSegInputs'
+    'SegRandomResizedCrop', 'SegRandomFlip', 'PackSegInputs', 'GenesisDistortion',
+    'TransVWDistortion'
 ]
