@@ -9,6 +9,7 @@ from .processing import ColorJitter, GaussianBlur, RandomFlip, RandomResizedCrop
 from .segmentation import (LoadSegMask, PackSegInputs, SegRandomFlip, SegRandomResizedCrop,
                            SegResize)
 from .utils import get_rng
+from .volume_loading import LoadVolume, RandomCubes
 from .wrappers import DiRAViews
 
 __all__ = [
@@ -17,5 +18,5 @@ __all__ = [
     'five_crop_boxes',
     'DiRAViews', 'PackDiRAInputs', 'get_rng', 'LoadMedicalImage', 'LoadSegMask', 'SegResize',
     'SegRandomResizedCrop', 'SegRandomFlip', 'PackSegInputs', 'GenesisDistortion',
-    'TransVWDistortion'
+    'TransVWDistortion', 'LoadVolume', 'RandomCubes'
 ]
