@@ -275,9 +275,17 @@ def run_train_step(iters: int = 2) -> Dict[str, np.ndarray]:
         cfg.default_hooks.checkpoint = None
         cfg.log_level = 'WARNING'
         losses: List[Dict[str, float]] = []
-        runner = Runner.from_cfg(cfg)
-        runner.register_hook(_CaptureLosses(losses))
-        runner.train()
+        # One intra-op thread: the reduction order (so the last bits) depends on the thread
+        # count, and Adam's normalised step turns such bits of a near-zero gradient into a
+        # difference of the order of the learning rate (seen in the discriminator's biases).
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            runner = Runner.from_cfg(cfg)
+            runner.register_hook(_CaptureLosses(losses))
+            runner.train()
+        finally:
+            torch.set_num_threads(threads)
         model = unwrap(runner.model)
     if len(losses) != iters:
         raise RuntimeError(f'expected {iters} training iterations, ran {len(losses)}')
