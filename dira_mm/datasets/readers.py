@@ -125,13 +125,15 @@ class NonFinitePixelsWarning(UserWarning):
 
 
 def check_read_options(nonfinite: str = 'skip',
-                       max_pixels: Optional[int] = DEFAULT_MAX_PIXELS) -> None:
-    """Check ``nonfinite`` and ``max_pixels`` (raise ``ValueError`` naming the key)."""
+                       max_pixels: Optional[int] = DEFAULT_MAX_PIXELS,
+                       limit_key: str = 'max_pixels') -> None:
+    """Check ``nonfinite`` and the size limit (raise ``ValueError`` naming the key;
+    ``limit_key`` is the limit's name, e.g. ``'max_voxels'`` for volumes)."""
     if nonfinite not in _NONFINITE:
         raise ValueError(f'`nonfinite` must be one of {_NONFINITE}, got {nonfinite!r}.')
     if max_pixels is not None and (isinstance(max_pixels, bool) or not isinstance(
             max_pixels, (int, np.integer)) or max_pixels < 1):
-        raise ValueError(f'`max_pixels` must be a positive int or None (no limit), got '
+        raise ValueError(f'`{limit_key}` must be a positive int or None (no limit), got '
                          f'{max_pixels!r}.')
 
 

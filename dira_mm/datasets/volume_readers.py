@@ -46,16 +46,15 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .readers import ImageReadError, NonFinitePixelsWarning
+from .readers import ImageReadError, NonFinitePixelsWarning, check_read_options
 
 __all__ = [
     'read_volume', 'read_nifti', 'read_dicom_series', 'read_metaimage', 'read_mhd_header',
-    'hu_window', 'DEFAULT_MAX_VOXELS'
+    'hu_window', 'DEFAULT_MAX_VOXELS', 'check_volume_options'
 ]
 
 #: Default voxel limit (X * Y * Z) of the volume readers; see the module docstring.
 DEFAULT_MAX_VOXELS = 500_000_000
-_NONFINITE = ('skip', 'fill')
 _NIFTI_EXT = ('.nii', '.nii.gz')
 _MHD_EXT = ('.mhd', '.mha')
 _LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
@@ -67,13 +66,9 @@ def _err(path, reason: str, hint: Optional[str] = None) -> ImageReadError:
     return ImageReadError(os.fspath(path), reason, hint or _VOLUME_HINT)
 
 
-def _check_options(nonfinite: str, max_voxels: Optional[int]) -> None:
-    if nonfinite not in _NONFINITE:
-        raise ValueError(f'`nonfinite` must be one of {_NONFINITE}, got {nonfinite!r}.')
-    if max_voxels is not None and (isinstance(max_voxels, bool) or not isinstance(
-            max_voxels, (int, np.integer)) or max_voxels < 1):
-        raise ValueError(f'`max_voxels` must be a positive int or None (no limit), got '
-                         f'{max_voxels!r}.')
+def check_volume_options(nonfinite: str, max_voxels: Optional[int]) -> None:
+    """:func:`~dira_mm.datasets.readers.check_read_options` with the volume limit's name."""
+    check_read_options(nonfinite, max_voxels, limit_key='max_voxels')
 
 
 def _check_voxels(path, shape: Sequence[int], max_voxels: Optional[int], fmt: str) -> None:
@@ -141,7 +136,7 @@ def _to_ras(path, data: np.ndarray, affine_ras: np.ndarray, fmt: str, nonfinite:
 def read_nifti(path, *, nonfinite: str = 'skip',
                max_voxels: Optional[int] = DEFAULT_MAX_VOXELS):
     """Read a NIfTI ``.nii``/``.nii.gz`` volume; see :func:`read_volume`."""
-    _check_options(nonfinite, max_voxels)
+    check_volume_options(nonfinite, max_voxels)
     import nibabel as nib
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -198,7 +193,7 @@ def read_dicom_series(folder, *, nonfinite: str = 'skip',
             from the median gap by more than ``spacing_tolerance`` (relative; missing slices),
             multi-frame files, and undecodable pixel data.
     """
-    _check_options(nonfinite, max_voxels)
+    check_volume_options(nonfinite, max_voxels)
     import pydicom
     from pydicom.pixels import apply_modality_lut
     folder = os.fspath(folder)
@@ -448,7 +443,7 @@ def read_metaimage(path, *, nonfinite: str = 'skip',
     """Read a MetaImage volume (``.mhd`` + data file, or ``LOCAL`` data); see
     :func:`read_volume`. ``CompressedData = True`` (zlib) is supported; the physical space is
     LPS, as in ITK."""
-    _check_options(nonfinite, max_voxels)
+    check_volume_options(nonfinite, max_voxels)
     path = os.fspath(path)
     hdr, data_start = read_mhd_header(path)
     shape = hdr['shape']

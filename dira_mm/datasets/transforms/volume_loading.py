@@ -15,7 +15,7 @@ from mmengine.logging import MMLogger
 
 from dira_mm.registry import TRANSFORMS
 from ..readers import ImageReadError
-from ..volume_readers import DEFAULT_MAX_VOXELS, _check_options, hu_window, read_volume
+from ..volume_readers import DEFAULT_MAX_VOXELS, check_volume_options, hu_window, read_volume
 from .utils import get_rng
 
 __all__ = ['LoadVolume', 'RandomCubes', 'genesis_air_score']
@@ -56,7 +56,7 @@ class LoadVolume(BaseTransform):
                  nonfinite: str = 'skip',
                  max_voxels: Optional[int] = DEFAULT_MAX_VOXELS) -> None:
         try:
-            _check_options(nonfinite, max_voxels)
+            check_volume_options(nonfinite, max_voxels)
         except ValueError as e:
             raise ValueError(f'LoadVolume: {e}') from None
         if window is not None:
