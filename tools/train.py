@@ -20,6 +20,8 @@ except ImportError:
 
 from mmengine.config import Config, DictAction
 
+from dira_mm.engine.optimizers import enable_amp
+
 AMP_FP16_CPU_MESSAGE = ('error: --amp-dtype float16 needs a CUDA device (float16 with loss '
                         'scaling); on CPU, --amp autocasts to bfloat16: drop --amp-dtype or '
                         'give --amp-dtype bfloat16.')
@@ -54,42 +56,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
-
-
-def _is_wrapper_cfg(cfg) -> bool:
-    return isinstance(cfg, dict) and 'optimizer' in cfg
-
-
-def enable_amp(cfg: Config, dtype=None) -> None:
-    """Switch the optimizer wrapper(s) of ``cfg`` to ``AutoAmpOptimWrapper``.
-
-    ``AutoAmpOptimWrapper`` is mmengine's ``AmpOptimWrapper`` (dynamic loss scale) on CUDA
-    and bfloat16 autocast without scaling on CPU. A single ``optim_wrapper`` gets
-    ``type='AutoAmpOptimWrapper'``; a multi-optimizer config
-    (``constructor=...`` with sub-wrapper dicts such as ``generator``/``discriminator``)
-    gets it on each sub-wrapper.
-    """
-    optim_wrapper = cfg.get('optim_wrapper')
-    if optim_wrapper is None:
-        raise ValueError(f'--amp: config {cfg.filename} has no optim_wrapper to switch.')
-    if 'optimizer' in optim_wrapper or 'constructor' not in optim_wrapper:
-        targets = {'optim_wrapper': optim_wrapper}
-    else:
-        targets = {f'optim_wrapper.{k}': v for k, v in optim_wrapper.items()
-                   if _is_wrapper_cfg(v)}
-        if not targets:
-            raise ValueError('--amp: optim_wrapper has a constructor but no sub-wrapper '
-                             'dicts (with an optimizer) to switch.')
-    for key, wrapper in targets.items():
-        wrapper_type = wrapper.get('type', 'OptimWrapper')
-        wrapper_type = getattr(wrapper_type, '__name__', wrapper_type)
-        if wrapper_type not in ('OptimWrapper', 'AmpOptimWrapper', 'AutoAmpOptimWrapper'):
-            raise ValueError(f'--amp: {key}.type is {wrapper_type!r}; only OptimWrapper can be '
-                             'switched to AutoAmpOptimWrapper. Set it in the config instead.')
-        wrapper['type'] = 'AutoAmpOptimWrapper'
-        wrapper.setdefault('loss_scale', 'dynamic')
-        if dtype is not None:
-            wrapper['dtype'] = dtype
 
 
 def build_cfg(args: argparse.Namespace) -> Config:

@@ -105,11 +105,10 @@ def _load_cfg(path: str, work_dir: str, tag: str):
 
 
 def _set_amp(cfg, dtype: Optional[str]) -> None:
-    if dtype is None:
-        return
-    for name in ('generator', 'discriminator'):
-        cfg.optim_wrapper[name].update(type='AutoAmpOptimWrapper', dtype=dtype,
-                                       loss_scale='dynamic')
+    """``tools/train.py --amp --amp-dtype DTYPE`` on ``cfg`` (nothing for fp32)."""
+    if dtype is not None:
+        from dira_mm.engine.optimizers import enable_amp
+        enable_amp(cfg, dtype)
 
 
 def _make_recorder():

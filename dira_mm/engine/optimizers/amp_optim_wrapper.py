@@ -12,7 +12,7 @@ from torch import nn
 
 from dira_mm.registry import OPTIM_WRAPPERS
 
-__all__ = ['AutoAmpOptimWrapper']
+__all__ = ['AutoAmpOptimWrapper', 'enable_amp']
 
 _SCALED_DEVICES = ('cuda', 'npu', 'mlu', 'musa')
 
@@ -138,3 +138,39 @@ class AutoAmpOptimWrapper(AmpOptimWrapper):
     def __repr__(self) -> str:
         return (f'{super().__repr__()}\ndevice_type: {self.device_type}, '
                 f'dtype: {self.cast_dtype}, loss scaling: {self.scales_loss}')
+
+
+def _is_wrapper_cfg(cfg) -> bool:
+    return isinstance(cfg, dict) and 'optimizer' in cfg
+
+
+def enable_amp(cfg, dtype: Optional[str] = None) -> None:
+    """Switch the optimizer wrapper(s) of ``cfg`` to ``AutoAmpOptimWrapper``.
+
+    ``AutoAmpOptimWrapper`` is mmengine's ``AmpOptimWrapper`` (dynamic loss scale) on CUDA
+    and bfloat16 autocast without scaling on CPU. A single ``optim_wrapper`` gets
+    ``type='AutoAmpOptimWrapper'``; a multi-optimizer config
+    (``constructor=...`` with sub-wrapper dicts such as ``generator``/``discriminator``)
+    gets it on each sub-wrapper.
+    """
+    optim_wrapper = cfg.get('optim_wrapper')
+    if optim_wrapper is None:
+        raise ValueError(f'--amp: config {cfg.filename} has no optim_wrapper to switch.')
+    if 'optimizer' in optim_wrapper or 'constructor' not in optim_wrapper:
+        targets = {'optim_wrapper': optim_wrapper}
+    else:
+        targets = {f'optim_wrapper.{k}': v for k, v in optim_wrapper.items()
+                   if _is_wrapper_cfg(v)}
+        if not targets:
+            raise ValueError('--amp: optim_wrapper has a constructor but no sub-wrapper '
+                             'dicts (with an optimizer) to switch.')
+    for key, wrapper in targets.items():
+        wrapper_type = wrapper.get('type', 'OptimWrapper')
+        wrapper_type = getattr(wrapper_type, '__name__', wrapper_type)
+        if wrapper_type not in ('OptimWrapper', 'AmpOptimWrapper', 'AutoAmpOptimWrapper'):
+            raise ValueError(f'--amp: {key}.type is {wrapper_type!r}; only OptimWrapper can be '
+                             'switched to AutoAmpOptimWrapper. Set it in the config instead.')
+        wrapper['type'] = 'AutoAmpOptimWrapper'
+        wrapper.setdefault('loss_scale', 'dynamic')
+        if dtype is not None:
+            wrapper['dtype'] = dtype
