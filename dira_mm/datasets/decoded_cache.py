@@ -81,16 +81,16 @@ class DecodedImageCache:
         """The image of ``entry``, or None after removing a damaged entry (with a warning)."""
         try:
             with open(entry, 'rb') as f:
-                shape, _, dtype, offset = read_npy_header(f)
+                shape, fortran, dtype, offset = read_npy_header(f)
                 size = os.fstat(f.fileno()).st_size
                 expected = offset + math.prod(shape) * dtype.itemsize
                 if len(shape) != 2 or dtype != np.uint8:
                     problem = f'it holds a {shape} {dtype} array, not a 2-D uint8 image'
                 elif size != expected:
                     problem = f'it has {size} bytes, its header says {expected}'
-                else:
-                    f.seek(0)
-                    return np.load(f, allow_pickle=False)
+                else:  # the file is at the data: read it without a second header parse
+                    img = np.fromfile(f, dtype=np.uint8, count=math.prod(shape))
+                    return img.reshape(shape, order='F' if fortran else 'C')
         except FileNotFoundError:  # removed by another worker meanwhile
             return None
         except (OSError, ValueError, EOFError) as e:

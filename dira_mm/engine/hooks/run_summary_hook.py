@@ -45,12 +45,11 @@ class RunSummaryHook(Hook):
         path = runner.message_hub.get_info('last_ckpt')
         if path:
             return path
-        for hook in runner.hooks:
-            if isinstance(hook, CheckpointHook) and getattr(hook, 'out_dir', None):
-                pointer = osp.join(hook.out_dir, 'last_checkpoint')
-                if osp.isfile(pointer):
-                    with open(pointer) as f:
-                        return f.read().strip() or None
+        # mmengine writes the pointer into the work_dir whatever the hook's out_dir
+        pointer = osp.join(runner.work_dir, 'last_checkpoint')
+        if osp.isfile(pointer):
+            with open(pointer) as f:
+                return f.read().strip() or None
         return None
 
     @staticmethod
