@@ -1,6 +1,7 @@
 """Helpers shared by the test files: tools loaded as modules, free ports, a run's scalars,
 tiny checkpoints. Importable as ``helpers`` (tests/conftest.py puts tests/ on sys.path)."""
 import glob
+import logging
 import importlib.util
 import json
 import os.path as osp
@@ -15,7 +16,7 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 E2E_CONFTEST = osp.join(REPO, 'tests', 'test_e2e', 'conftest.py')
 
 __all__ = ['REPO', 'load_module', 'load_tool', 'e2e_helpers', 'free_port', 'read_scalars',
-           'dira_like_checkpoint']
+           'dira_like_checkpoint', 'LogRecords']
 
 
 def load_module(path: str, name: Optional[str] = None) -> ModuleType:
@@ -89,3 +90,14 @@ def dira_like_checkpoint(path: str, arch: str = 'resnet18', prefix: str = 'ssl.b
     })
     torch.save({'meta': {'epoch': 1}, 'state_dict': state}, path)
     return unet
+
+
+class LogRecords(logging.Handler):
+    """Collects the messages of the records a logger emits (``mm_logs`` fixture)."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())

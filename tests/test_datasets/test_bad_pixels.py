@@ -1,15 +1,12 @@
 """Bad image files give no silent wrong result: NaN/Inf pixels are skipped and counted (or
 filled and reported), images above ``max_pixels`` are refused from their header before any
 decoding, and ``.npy`` images are read by value."""
-import logging
 import struct
-import uuid
 import zlib
 
 import cv2
 import numpy as np
 import pytest
-from mmengine.logging import MMLogger
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
@@ -23,23 +20,6 @@ from dira_mm.registry import DATASETS, TRANSFORMS
 CT_SMALL = get_testdata_file('CT_small.dcm')
 
 
-class LogRecords(logging.Handler):
-
-    def __init__(self):
-        super().__init__(logging.DEBUG)
-        self.messages = []
-
-    def emit(self, record):
-        self.messages.append(record.getMessage())
-
-
-@pytest.fixture
-def mm_logs():
-    logger = MMLogger.get_instance(f'test_bad_pixels_{uuid.uuid4().hex}', log_level='DEBUG')
-    handler = LogRecords()
-    logger.addHandler(handler)
-    yield handler
-    logger.removeHandler(handler)
 
 
 def float_image():

@@ -1,13 +1,10 @@
 """ChestXray14Dataset and the MedicalImageDataset policies: list parsing, early path checks,
 skipping unreadable files, per-sample seeds."""
-import logging
 import os.path as osp
-import uuid
 
 import cv2
 import numpy as np
 import pytest
-from mmengine.logging import MMLogger
 
 from dira_mm.datasets import ChestXray14Dataset, ImageReadError
 from dira_mm.datasets.chestxray14 import CHESTXRAY14_CLASSES
@@ -46,23 +43,6 @@ def build(root, **kwargs):
     return DATASETS.build(cfg)
 
 
-class LogRecords(logging.Handler):
-
-    def __init__(self):
-        super().__init__(logging.DEBUG)
-        self.messages = []
-
-    def emit(self, record):
-        self.messages.append(record.getMessage())
-
-
-@pytest.fixture
-def mm_logs():
-    logger = MMLogger.get_instance(f'test_cxr14_{uuid.uuid4().hex}', log_level='DEBUG')
-    handler = LogRecords()
-    logger.addHandler(handler)
-    yield handler
-    logger.removeHandler(handler)
 
 
 def test_metainfo_and_labels(tmp_path):

@@ -20,6 +20,8 @@ from dira_mm.engine.hooks.dataset_epoch_hook import leaf_datasets
 from dira_mm.engine.hooks.skipped_samples_hook import count_skipped
 from dira_mm.structures import DiRADataSample
 
+from helpers import LogRecords
+
 
 def record_draw(results):
     results['draw'] = float(results['rng'].random()) if 'rng' in results else -1.0
@@ -57,16 +59,6 @@ class CountMetric(BaseMetric):
 
     def compute_metrics(self, results):
         return dict(count=float(sum(results)))
-
-
-class LogRecords(logging.Handler):
-
-    def __init__(self):
-        super().__init__(logging.DEBUG)
-        self.messages = []
-
-    def emit(self, record):
-        self.messages.append(record.getMessage())
 
 
 def loader(dataset, batch_size=4, **kwargs):

@@ -1,28 +1,10 @@
 """SSLLossMetric: the mean of per-batch validation losses, and a warning when it is not finite."""
-import logging
 import math
 
 import torch
-from mmengine.logging import MMLogger
 
 from dira_mm.engine.hooks.reconstruction_vis_hook import _to_uint8
 from dira_mm.evaluation.metrics import SSLLossMetric
-
-
-class _Records(logging.Handler):
-    def __init__(self):
-        super().__init__()
-        self.messages = []
-
-    def emit(self, record):
-        self.messages.append(record.getMessage())
-
-
-def _capture(name):
-    logger = MMLogger.get_instance(name)
-    handler = _Records()
-    logger.addHandler(handler)
-    return handler
 
 
 def test_mean_of_batches_and_weighted_mean():
@@ -32,8 +14,8 @@ def test_mean_of_batches_and_weighted_mean():
     assert weighted == dict(loss=(2 + 15) / 4, loss_dis=(1 + 9) / 4)
 
 
-def test_non_finite_validation_loss_is_reported():
-    records = _capture('test_loss_metric_nan')
+def test_non_finite_validation_loss_is_reported(mm_logs):
+    records = mm_logs
     metrics = SSLLossMetric().compute_metrics([dict(loss=1.0, loss_res=float('nan')),
                                                dict(loss=2.0, loss_res=0.5)])
     assert metrics['loss'] == 1.5 and math.isnan(metrics['loss_res'])
