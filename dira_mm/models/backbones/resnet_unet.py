@@ -12,14 +12,14 @@ from typing import List, Optional, Sequence
 
 import segmentation_models_pytorch as smp
 import torch
-from mmengine.model import BaseModule
-from torch import Tensor
+from torch import Tensor, nn
 
 from dira_mm.registry import BACKBONES
+from .base_backbone import BaseEncoderDecoder
 
 
 @BACKBONES.register_module()
-class ResNetUNet(BaseModule):
+class ResNetUNet(BaseEncoderDecoder):
     """U-Net (smp) whose encoder and decoder can run separately.
 
     Args:
@@ -39,6 +39,9 @@ class ResNetUNet(BaseModule):
             code does: torchvision's init for the encoder, Kaiming-uniform for the
             decoder, Xavier for the head).
     """
+
+    spatial_dims = 2
+    decoder_prefixes = ('decoder.', 'segmentation_head.')
 
     def __init__(self,
                  encoder_name: str = 'resnet50',
@@ -81,21 +84,14 @@ class ResNetUNet(BaseModule):
         """Channels of each encoder feature map (the last is the deepest stage)."""
         return list(self.encoder.out_channels)
 
-    def forward_encoder(self, x: Tensor) -> List[Tensor]:
-        """Encoder features, shallowest first (smp's convention)."""
-        return self.encoder(x)
+    def encoder_module(self) -> nn.Module:
+        """smp's encoder (its call returns the feature list, shallowest first)."""
+        return self.encoder
 
     def forward_decoder(self, features: List[Tensor]) -> Tensor:
         """Reconstruction from encoder features."""
-        if not self.with_decoder:
-            raise RuntimeError(
-                'ResNetUNet was built with with_decoder=False, so it cannot restore images; '
-                'set model...backbone.with_decoder=True to use a restorative head.')
+        self.require_decoder()
         return self.segmentation_head(self.decoder(features))
-
-    def forward(self, x: Tensor) -> Tensor:
-        """The whole U-Net (reconstruction), as ``smp.Unet.forward`` gives it."""
-        return self.forward_decoder(self.forward_encoder(x))
 
     def unet_state_dict(self) -> 'dict[str, torch.Tensor]':
         """State dict with smp.Unet's key names (what users load downstream)."""
