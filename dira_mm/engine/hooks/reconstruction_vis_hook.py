@@ -12,15 +12,20 @@ from mmengine.dist import master_only
 from dira_mm.registry import HOOKS
 from dira_mm.models.utils import get_ssl_algorithm, unwrap
 from dira_mm.models.utils import preserve_training_state
-from dira_mm.visualization import title_band
+from dira_mm.visualization import slice_panel, title_band
 
 
-def _to_uint8(x: torch.Tensor) -> np.ndarray:
-    """(C, H, W) float [0, 1] or uint8 -> (H, W) uint8 (first channel)."""
+def _to_uint8(x: torch.Tensor, spatial_dims: int = 2) -> np.ndarray:
+    """``(C, *spatial)`` float [0, 1] or uint8 -> a 2-D uint8 picture of the first channel:
+    the image itself (2-D) or its three orthogonal middle slices side by side (3-D)."""
+    if x.dim() != spatial_dims + 1:
+        raise ValueError(f'ReconstructionVisHook: a sample of shape {tuple(x.shape)} is not '
+                         f'(C, *spatial) with spatial_dims={spatial_dims} (the backbone\'s).')
     x = torch.nan_to_num(x.detach().float().cpu(), nan=0.0, posinf=0.0, neginf=0.0)
     if x.max() > 1.5:
         x = x / 255.0
-    return (x[0].clamp(0, 1).numpy() * 255.0 + 0.5).astype(np.uint8)
+    picture = (x[0].clamp(0, 1).numpy() * 255.0 + 0.5).astype(np.uint8)
+    return slice_panel(picture) if spatial_dims == 3 else picture
 
 
 @HOOKS.register_module()
@@ -31,7 +36,9 @@ class ReconstructionVisHook(Hook):
     pipeline keeps it: ``DiRAViews(keep_clean=True)``), the distorted view the network
     sees, the restoration, and the target. The same samples are drawn every time (the
     first validation batch, or the first training batch when there is no validation), so
-    the grids show progress. A title band above the grid names the columns. The last
+    the grids show progress. A title band above the grid names the columns. Volumes
+    (a backbone with ``spatial_dims=3``) are drawn as their axial, coronal and sagittal
+    middle slices side by side in each cell. The last
     training epoch always renders (like ``CheckpointHook(save_last=True)``), so a run that
     ends between intervals still leaves its final grid. Saved as PNG under
     ``work_dir/vis/`` and sent to the visualizer (TensorBoard when configured).
@@ -110,15 +117,16 @@ class ReconstructionVisHook(Hook):
                 'finite in eval mode (drawn black). The eval-mode network diverges, e.g. '
                 'BatchNorm running statistics of a too small batch or too large a learning '
                 'rate; the validation loss is not finite either.')
+        dims = int(getattr(backbone, 'spatial_dims', 2))
         rows, titles, widths = [], [], []
         for i, ds in enumerate(data['data_samples']):
             cols = []
             if 'clean' in ds:
-                cols.append(('input', _to_uint8(ds.clean)))
-            cols.append(('distorted', _to_uint8(view[i])))
-            cols.append(('restored', _to_uint8(rec[i])))
+                cols.append(('input', _to_uint8(ds.clean, dims)))
+            cols.append(('distorted', _to_uint8(view[i], dims)))
+            cols.append(('restored', _to_uint8(rec[i], dims)))
             if 'target' in ds:
-                cols.append(('target', _to_uint8(ds.target)))
+                cols.append(('target', _to_uint8(ds.target, dims)))
             if len(cols) > len(titles):  # the widest row names the columns
                 titles = [name for name, _ in cols]
                 widths = [c.shape[1] for _, c in cols]
