@@ -156,6 +156,40 @@ def test_no_checkpoint_with_a_nonfinite_weight_or_optimizer_state(tmp_path):
         hook.before_save_checkpoint(runner, bad)
 
 
+def test_weights_are_scanned_once_per_iteration_unless_validation_ran(tmp_path, monkeypatch):
+    """The epoch-end check, an aligned param_interval check and the epoch-end checkpoint
+    scan the same weights once; a validation in between forces a new scan, which catches
+    a weight it broke."""
+    import dira_mm.engine.hooks.nonfinite_check_hook as mod
+    scans = []
+    real = mod.find_nonfinite
+
+    def counting(tensors):
+        tensors = list(tensors)
+        scans.append(sorted(n for n, _ in tensors))
+        return real(tensors)
+
+    monkeypatch.setattr(mod, 'find_nonfinite', counting)
+    model = nn.Linear(2, 1)
+    runner = type('R', (), dict(work_dir=str(tmp_path), model=model, iter=10, epoch=0))()
+    hook = NonFiniteCheckHook(param_interval=5)
+    hook.after_train_iter(runner, 9)  # runner.iter + 1 == 11: no interval step
+    assert scans == []
+    hook.after_train_epoch(runner)
+    assert scans == [['bias', 'weight']]  # parameters directly, no state-dict rebuild
+    hook.after_train_epoch(runner)  # same iteration: nothing new
+    ckpt = dict(meta=dict(epoch=1, iter=10), state_dict=dict(model.state_dict()),
+                optimizer=dict(state={0: dict(exp_avg=torch.ones(1))}))
+    hook.before_save_checkpoint(runner, ckpt)
+    assert scans[1:] == [['optimizer.state.0.exp_avg']]  # only the optimizer state
+    hook.before_val_epoch(runner)
+    with torch.no_grad():
+        model.bias.fill_(NAN)  # e.g. an official_val momentum update gone wrong
+    ckpt['state_dict'] = dict(model.state_dict())
+    with pytest.raises(NonFiniteWeightsError, match="'bias'"):
+        hook.before_save_checkpoint(runner, ckpt)
+
+
 def test_skip_is_refused_under_mmddp_which_always_updates():
     from mmengine.model import MMDistributedDataParallel
     ddp = MMDistributedDataParallel.__new__(MMDistributedDataParallel)  # no process group

@@ -41,7 +41,10 @@ class NonFiniteCheckHook(Hook):
     :class:`NonFiniteWeightsError`; no file is written. Weights can diverge while every
     loss stays finite (BatchNorm hides it: a generator lr of 1e6 gives Inf BN running
     variances and finite losses), hence the periodic check. Under DDP the ranks agree (one
-    ``all_reduce``) so all of them stop.
+    ``all_reduce``) so all of them stop. Weights already scanned at the current iteration
+    (an epoch end that is also a ``param_interval`` step, or the epoch-end checkpoint right
+    after the epoch-end check) are not scanned again; a validation in between (which may
+    move a momentum encoder or a queue with ``official_val``) forces a new scan.
 
     Args:
         loss_policy: ``'stop'`` or ``'skip'``.
@@ -69,6 +72,7 @@ class NonFiniteCheckHook(Hook):
         self._base = 0  # skipped steps of the run before a resume
         self._epoch_start = 0
         self._work_dir: Optional[str] = None
+        self._scanned_iter: Optional[int] = None  # iteration whose weights were last scanned
 
     @property
     def skipped_steps(self) -> int:
@@ -119,23 +123,31 @@ class NonFiniteCheckHook(Hook):
                 f'NonFiniteCheckHook: {skipped} optimizer step(s) skipped for non-finite '
                 f'losses in epoch {runner.epoch + 1} ({self.skipped_steps} in the run).')
         self._epoch_start = self.skipped_steps
-        if self.check_params:
+        if self.check_params and self._scanned_iter != runner.iter:
             self._check_model(runner, f'after epoch {runner.epoch + 1} '
                                       f'(iteration {runner.iter})')
+
+    def before_val_epoch(self, runner) -> None:
+        """Validation may change buffers (queues, momentum copies): scan again after it."""
+        self._scanned_iter = None
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         """Refuse to write a checkpoint with a non-finite weight or optimizer state."""
         meta = checkpoint.get('meta') or {}
         when = (f'in the checkpoint of epoch {meta.get("epoch", "?")}, iteration '
                 f'{meta.get("iter", "?")}, before it was written')
-        bad = find_nonfinite(named_tensors(checkpoint.get('state_dict', {})))
+        bad = None
+        if self._scanned_iter is None or self._scanned_iter != runner.iter:
+            bad = find_nonfinite(named_tensors(checkpoint.get('state_dict', {})))
         if bad is None:
             bad = find_nonfinite(named_tensors(checkpoint.get('optimizer', {}), 'optimizer'))
         if bad is not None:
             self._fail(runner, bad, when)
 
     def _check_model(self, runner, when: str) -> None:
-        bad = find_nonfinite(unwrap(runner.model).state_dict().items())
+        model = unwrap(runner.model)
+        # parameters and buffers themselves: no state-dict rebuild every param_interval
+        bad = find_nonfinite(list(model.named_parameters()) + list(model.named_buffers()))
         if get_world_size() > 1:  # buffers may differ across ranks: stop all of them
             flag = torch.tensor([float(bad is not None)])
             all_reduce(flag, op='max')
@@ -143,6 +155,7 @@ class NonFiniteCheckHook(Hook):
                 bad = 'a tensor on another rank'
         if bad is not None:
             self._fail(runner, bad, when)
+        self._scanned_iter = runner.iter
 
     def _fail(self, runner, bad: str, when: str) -> None:
         raise NonFiniteWeightsError(
