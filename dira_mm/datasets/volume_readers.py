@@ -26,8 +26,9 @@ then reoriented exactly as a NIfTI is.
 
 Values: NIfTI ``scl_slope``/``scl_inter`` and DICOM ``RescaleSlope``/``RescaleIntercept`` are
 applied (CT comes out in Hounsfield units); no window is applied (see :func:`hu_window`).
-Resampling to a target spacing is not done here (not implemented yet; MONAI's ``Spacing`` can
-do it downstream).
+Resampling to a target spacing is a separate step, :func:`resample_volume` (MONAI's
+``Spacing``), which :class:`~dira_mm.datasets.transforms.LoadVolume` applies with its
+``spacing`` option.
 
 Bad input (the conventions of :mod:`dira_mm.datasets.readers`): every unreadable volume raises
 :class:`~dira_mm.datasets.readers.ImageReadError` naming the file or folder, the reason and what
@@ -50,7 +51,8 @@ from .readers import ImageReadError, NonFinitePixelsWarning, check_read_options
 
 __all__ = [
     'read_volume', 'read_nifti', 'read_dicom_series', 'read_metaimage', 'read_mhd_header',
-    'hu_window', 'DEFAULT_MAX_VOXELS', 'check_volume_options'
+    'hu_window', 'DEFAULT_MAX_VOXELS', 'check_volume_options', 'resample_volume',
+    'check_spacing'
 ]
 
 #: Default voxel limit (X * Y * Z) of the volume readers; see the module docstring.
@@ -108,8 +110,14 @@ def _check_finite(path, vol: np.ndarray, nonfinite: str) -> np.ndarray:
 
 
 def _to_ras(path, data: np.ndarray, affine_ras: np.ndarray, fmt: str, nonfinite: str,
-            extra: Optional[Dict[str, Any]] = None) -> Tuple[np.ndarray, Dict[str, Any]]:
-    """Reorient ``data`` (with its RAS+ affine) to the closest canonical RAS axes."""
+            extra: Optional[Dict[str, Any]] = None,
+            check_finite: bool = True) -> Tuple[np.ndarray, Dict[str, Any]]:
+    """Reorient ``data`` (with its RAS+ affine) to the closest canonical RAS axes.
+
+    The reorientation is a view; the conversion to a C-contiguous, writable float32 array is
+    the one copy (none when ``data`` already is one). ``check_finite=False`` (integer sources) skips the NaN/Inf test,
+    which integers cannot fail.
+    """
     import nibabel as nib
     from nibabel.orientations import (apply_orientation, aff2axcodes, inv_ornt_aff,
                                       io_orientation)
@@ -118,7 +126,10 @@ def _to_ras(path, data: np.ndarray, affine_ras: np.ndarray, fmt: str, nonfinite:
     affine = affine_ras @ inv_ornt_aff(ornt, data.shape)
     data = apply_orientation(data, ornt)
     vol = np.ascontiguousarray(data, dtype=np.float32)
-    vol = _check_finite(path, vol, nonfinite)
+    if not vol.flags.writeable:  # a view of a read-only buffer (e.g. np.frombuffer)
+        vol = vol.copy()
+    if check_finite:
+        vol = _check_finite(path, vol, nonfinite)
     meta = dict(
         affine=affine,
         spacing=tuple(float(s) for s in np.sqrt((affine[:3, :3]**2).sum(axis=0))),
@@ -158,7 +169,12 @@ def read_nifti(path, *, nonfinite: str = 'skip',
     except Exception as e:  # truncated or corrupt data block
         raise _err(path, f'the NIfTI voxel data cannot be read ({type(e).__name__}: {e})') \
             from None
-    return _to_ras(path, data, np.asarray(img.affine, dtype=np.float64), 'nifti', nonfinite)
+    # integers scaled by finite scl_slope/scl_inter cannot be NaN/Inf
+    scaling = (getattr(img.dataobj, 'slope', 1.0), getattr(img.dataobj, 'inter', 0.0))
+    integral = np.issubdtype(img.get_data_dtype(), np.integer) and \
+        bool(np.all(np.isfinite(np.asarray(scaling, dtype=np.float64))))
+    return _to_ras(path, data, np.asarray(img.affine, dtype=np.float64), 'nifti', nonfinite,
+                   check_finite=not integral)
 
 
 # ----------------------------------------------------------------------------- DICOM
@@ -175,6 +191,22 @@ def _floats(ds, key: str, n: int, path) -> np.ndarray:
                    'Only series with ImagePositionPatient, ImageOrientationPatient and '
                    'PixelSpacing can be stacked into a volume.')
     return out
+
+
+#: Values larger than this are deferred by pydicom (read on access): the pixel data.
+_DICOM_DEFER = '64 KB'
+
+
+def _finite_rescale(headers) -> bool:
+    """Whether every slice's RescaleSlope/RescaleIntercept is finite (or absent)."""
+    for _, ds in headers:
+        for key in ('RescaleSlope', 'RescaleIntercept'):
+            try:
+                if key in ds and not math.isfinite(float(ds[key].value)):
+                    return False
+            except (TypeError, ValueError):
+                return False
+    return True
 
 
 def read_dicom_series(folder, *, nonfinite: str = 'skip',
@@ -207,7 +239,9 @@ def read_dicom_series(folder, *, nonfinite: str = 'skip',
         if not os.path.isfile(fpath):
             continue
         try:
-            ds = pydicom.dcmread(fpath, stop_before_pixels=True, force=True)
+            # parsed once: the pixel data (and any other large value) is deferred, read from
+            # the file only when the slice is decoded, after the checks below
+            ds = pydicom.dcmread(fpath, force=True, defer_size=_DICOM_DEFER)
         except Exception:
             skipped += 1
             continue
@@ -282,9 +316,10 @@ def read_dicom_series(folder, *, nonfinite: str = 'skip',
     else:
         step = float(first.get('SliceThickness', 1.0) or 1.0)
     data = np.empty((size0[1], size0[0], len(headers)), dtype=np.float32)
-    for k, (fpath, _) in enumerate(headers):
+    origin = _floats(headers[0][1], 'ImagePositionPatient', 3, headers[0][0])
+    integral = _finite_rescale(headers)
+    for k, (fpath, ds) in enumerate(headers):
         try:
-            ds = pydicom.dcmread(fpath, force=True)
             raw = ds.pixel_array
         except Exception as e:
             raise _err(folder, f'the pixel data of "{os.path.basename(fpath)}" cannot be decoded '
@@ -294,9 +329,10 @@ def read_dicom_series(folder, *, nonfinite: str = 'skip',
         if raw.shape != size0:
             raise _err(folder, f'"{os.path.basename(fpath)}" decodes to shape {raw.shape}, not '
                        f'the {size0} of its header')
+        integral = integral and raw.dtype.kind in 'iub'
         # (rows, columns) -> (column index i, row index j): i runs along the row cosine
         data[:, :, k] = np.asarray(apply_modality_lut(raw, ds), dtype=np.float64).T
-    origin = _floats(headers[0][1], 'ImagePositionPatient', 3, headers[0][0])
+        headers[k] = (fpath, None)  # the slice is in `data`: free its bytes and array
     affine_lps = np.eye(4)
     affine_lps[:3, 0] = iop0[:3] * ps0[1]  # column spacing along the row direction
     affine_lps[:3, 1] = iop0[3:] * ps0[0]  # row spacing along the column direction
@@ -304,7 +340,8 @@ def read_dicom_series(folder, *, nonfinite: str = 'skip',
     affine_lps[:3, 3] = origin
     return _to_ras(folder, data, _LPS_TO_RAS @ affine_lps, 'dicom', nonfinite,
                    dict(num_slices=len(headers), skipped_files=skipped,
-                        series_uid=next(iter(uids))))
+                        series_uid=next(iter(uids))),
+                   check_finite=not integral)
 
 
 # ----------------------------------------------------------------------------- MetaImage
@@ -340,6 +377,8 @@ def _mhd_numbers(path, key: str, value: str, n: int, kind=float) -> List:
 def read_mhd_header(path) -> Tuple[Dict[str, Any], int]:
     """Parse a MetaImage header (``.mhd``, or the header of a ``.mha``).
 
+    Only the header lines are read (not the voxel data of a ``.mha``).
+
     Returns:
         tuple[dict, int]: The parsed header (``shape`` (x, y, z), ``spacing``, ``offset``,
         ``direction`` (3x3, column i = direction of axis i, LPS), ``dtype``, ``compressed``,
@@ -347,20 +386,31 @@ def read_mhd_header(path) -> Tuple[Dict[str, Any], int]:
         just after the ``ElementDataFile`` line (where ``LOCAL`` data starts).
     """
     path = os.fspath(path)
+    with _open_mhd(path) as f:
+        return _parse_mhd_header(f, path)
+
+
+def _open_mhd(path: str):
     try:
-        with open(path, 'rb') as f:
-            blob = f.read()
+        return open(path, 'rb')
     except FileNotFoundError:
         raise _err(path, 'the file does not exist', 'Check the path.') from None
     except OSError as e:
         raise _err(path, f'the file cannot be opened ({e.strerror or e})') from None
+
+
+#: Longest MetaImage header line read (a binary ``.mha`` without a header stops here).
+_MHD_MAX_LINE = 1 << 16
+
+
+def _parse_mhd_header(f, path: str) -> Tuple[Dict[str, Any], int]:
+    """:func:`read_mhd_header` on an open binary file, left just after ``ElementDataFile``."""
     fields: Dict[str, str] = {}
-    pos, data_start = 0, None
-    while pos < len(blob):
-        end = blob.find(b'\n', pos)
-        end = len(blob) if end < 0 else end
-        line = blob[pos:end]
-        pos = end + 1
+    data_start = None
+    while True:
+        line = f.readline(_MHD_MAX_LINE)
+        if not line:
+            break
         try:
             text = line.decode('ascii').strip()
         except UnicodeDecodeError:
@@ -373,7 +423,7 @@ def read_mhd_header(path) -> Tuple[Dict[str, Any], int]:
         key, value = (s.strip() for s in text.split('=', 1))
         fields[key] = value
         if key == 'ElementDataFile':  # always the last key; LOCAL data follows
-            data_start = pos
+            data_start = f.tell()
             break
     if data_start is None:
         raise _err(path, 'the MetaImage header has no ElementDataFile key', _MHD_HINT)
@@ -445,24 +495,30 @@ def read_metaimage(path, *, nonfinite: str = 'skip',
     LPS, as in ITK."""
     check_volume_options(nonfinite, max_voxels)
     path = os.fspath(path)
-    hdr, data_start = read_mhd_header(path)
-    shape = hdr['shape']
-    _check_voxels(path, shape, max_voxels, 'MetaImage')
-    dtype = hdr['dtype']
-    nbytes = math.prod(shape) * dtype.itemsize
-    data_path = path if hdr['data_file'] == 'LOCAL' else hdr['data_file']
-    try:
-        with open(data_path, 'rb') as f:
-            blob = f.read()
-    except FileNotFoundError:
-        raise _err(path, f'the data file "{data_path}" named by ElementDataFile does not exist',
-                   'Keep the .raw file next to its .mhd header, with the name the header '
-                   'gives.') from None
-    except OSError as e:
-        raise _err(path, f'the data file "{data_path}" cannot be opened ({e.strerror or e})') \
-            from None
-    if hdr['data_file'] == 'LOCAL':
-        blob = blob[data_start:]
+    with _open_mhd(path) as f:  # a .mha is opened and read once: header, then its data
+        hdr, _ = _parse_mhd_header(f, path)
+        shape = hdr['shape']
+        _check_voxels(path, shape, max_voxels, 'MetaImage')
+        dtype = hdr['dtype']
+        nbytes = math.prod(shape) * dtype.itemsize
+        data_path = path if hdr['data_file'] == 'LOCAL' else hdr['data_file']
+        if hdr['data_file'] == 'LOCAL':
+            try:
+                blob = f.read()
+            except OSError as e:
+                raise _err(path, f'the data cannot be read ({e.strerror or e})') from None
+    if hdr['data_file'] != 'LOCAL':
+        try:
+            with open(data_path, 'rb') as f:
+                blob = f.read()
+        except FileNotFoundError:
+            raise _err(path, f'the data file "{data_path}" named by ElementDataFile does not '
+                       'exist', 'Keep the .raw file next to its .mhd header, with the name the '
+                       'header gives.') from None
+        except OSError as e:
+            raise _err(path, f'the data file "{data_path}" cannot be opened '
+                       f'({e.strerror or e})') from None
+    blob = memoryview(blob)  # slices below are views, not copies
     if hdr['compressed']:
         try:
             blob = zlib.decompress(blob[max(hdr['header_size'], 0):])
@@ -477,11 +533,12 @@ def read_metaimage(path, *, nonfinite: str = 'skip',
                    f'{"x".join(map(str, shape))} {dtype.name} voxels = {nbytes} bytes)')
     # x runs fastest on disk: C order (z, y, x), transposed to (x, y, z)
     data = np.frombuffer(blob, dtype=dtype, count=math.prod(shape)).reshape(shape[::-1])
-    data = data.transpose(2, 1, 0).astype(np.float32)
+    data = data.transpose(2, 1, 0)  # a view: _to_ras makes the one float32 copy
     affine_lps = np.eye(4)
     affine_lps[:3, :3] = hdr['direction'] * np.asarray(hdr['spacing'])[None, :]
     affine_lps[:3, 3] = hdr['offset']
-    return _to_ras(path, data, _LPS_TO_RAS @ affine_lps, 'metaimage', nonfinite)
+    return _to_ras(path, data, _LPS_TO_RAS @ affine_lps, 'metaimage', nonfinite,
+                   check_finite=dtype.kind == 'f')
 
 
 # ----------------------------------------------------------------------------- entry points
@@ -539,3 +596,51 @@ def hu_window(volume: np.ndarray, low: float = -1000.0, high: float = 1000.0) ->
     out -= np.float32(low)
     out /= np.float32(high - low)
     return out
+
+
+def check_spacing(spacing) -> Optional[Tuple[Optional[float], ...]]:
+    """Validate a target spacing: None, or 3 values in mm, each positive or None (keep)."""
+    if spacing is None:
+        return None
+    if isinstance(spacing, (int, float)):
+        spacing = (spacing, ) * 3
+    out = tuple(None if s is None else float(s) for s in spacing)
+    if len(out) != 3 or any(s is not None and not s > 0 for s in out):
+        raise ValueError(f'spacing must be None or 3 positive values in mm (None keeps an '
+                         f'axis), got {spacing!r}')
+    return out
+
+
+def resample_volume(volume: np.ndarray, meta: Dict[str, Any], spacing,
+                    mode: str = 'bilinear') -> Tuple[np.ndarray, Dict[str, Any]]:
+    """Resample an ``(X, Y, Z)`` volume to ``spacing`` (mm per axis) with MONAI's ``Spacing``.
+
+    ``mode='bilinear'`` is trilinear interpolation in 3-D (images); ``'nearest'`` for label
+    volumes. An axis whose target is None keeps its spacing. The field of view is MONAI's
+    (voxel centres of the first and last voxel kept; ``padding_mode='border'``). The returned
+    ``meta`` is a copy with the new ``affine`` and ``spacing`` and ``source_spacing`` (the
+    spacing before resampling). A volume already at ``spacing`` (within 1e-6 mm) is returned
+    unchanged.
+
+    Args:
+        volume (np.ndarray): float32 ``(X, Y, Z)`` in RAS (as :func:`read_volume` gives it).
+        meta (dict): Its meta (``affine`` and ``spacing`` are used).
+        spacing: Target ``(sx, sy, sz)`` in mm (a number: isotropic).
+        mode (str): ``'bilinear'`` (trilinear) or ``'nearest'``. Defaults to 'bilinear'.
+    """
+    import torch
+    from monai.data import MetaTensor
+    from monai.transforms import Spacing
+    target = check_spacing(spacing)
+    source = tuple(float(s) for s in meta['spacing'])
+    pixdim = tuple(src if t is None else t for src, t in zip(source, target))
+    meta = dict(meta, source_spacing=source)
+    if np.allclose(pixdim, source, rtol=0, atol=1e-6):
+        return volume, meta
+    data = MetaTensor(torch.from_numpy(np.ascontiguousarray(volume, dtype=np.float32))[None],
+                      affine=torch.as_tensor(np.asarray(meta['affine'], dtype=np.float64)))
+    out = Spacing(pixdim=pixdim, mode=mode, padding_mode='border', dtype=torch.float32)(data)
+    affine = out.affine.numpy().astype(np.float64)
+    meta.update(affine=affine,
+                spacing=tuple(float(s) for s in np.sqrt((affine[:3, :3]**2).sum(axis=0))))
+    return np.ascontiguousarray(out.as_tensor().numpy()[0], dtype=np.float32), meta

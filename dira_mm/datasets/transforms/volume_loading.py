@@ -7,15 +7,18 @@ air/lung filter as an option. Randomness comes from
 :func:`dira_mm.datasets.transforms.utils.get_rng` only, so the cubes are a pure function of
 ``(seed, epoch, index)``.
 """
-from typing import Optional, Sequence, Tuple
+import warnings
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 from mmcv.transforms import BaseTransform
 from mmengine.logging import MMLogger
 
 from dira_mm.registry import TRANSFORMS
-from ..readers import ImageReadError
-from ..volume_readers import DEFAULT_MAX_VOXELS, check_volume_options, hu_window, read_volume
+from ..readers import ImageReadError, NonFinitePixelsWarning
+from ..volume_cache import DecodedVolumeCache
+from ..volume_readers import (DEFAULT_MAX_VOXELS, check_spacing, check_volume_options,
+                              hu_window, read_volume, resample_volume)
 from .utils import get_rng
 
 __all__ = ['LoadVolume', 'RandomCubes', 'genesis_air_score']
@@ -35,30 +38,59 @@ class LoadVolume(BaseTransform):
     :class:`~dira_mm.datasets.readers.ImageReadError` from the reader, exactly as
     :class:`LoadMedicalImage` does, so a dataset with ``on_error='skip'`` skips and counts them.
 
+    **Resampling** (``spacing``): after reorientation, the HU volume is resampled to
+    ``spacing`` mm with MONAI's ``Spacing`` (:func:`~dira_mm.datasets.volume_readers.
+    resample_volume`; ``resample_mode='bilinear'`` is trilinear), *then* windowed. The default
+    None keeps the native spacing, as Models Genesis and TransVW do.
+
+    **Cache** (``cache_dir``): a :class:`~dira_mm.datasets.volume_cache.DecodedVolumeCache`
+    stores ``img`` exactly as this transform outputs it -- the RAS, resampled and **windowed**
+    float32 volume (the HU one when ``window=None``) -- and, with ``keep_hu=True`` and a
+    window, the HU volume as a second entry. Later reads memory-map them (copy-on-write), so
+    a cube costs the pages it covers instead of a decode, a resampling and a full-volume
+    window. The windowed volume is stored (not only HU) because windowing a whole CT per
+    sample would cost as much as everything else in the cube pipeline together; the Genesis
+    air filter works on it directly (as the official code does). The output is the same
+    with and without the cache (bit for bit); volumes whose NaN/Inf voxels were filled
+    (``nonfinite='fill'``) are not cached, so their warning recurs.
+
     Added keys: ``img`` (float32 ``(1, X, Y, Z)``), ``img_hu`` (float32 ``(X, Y, Z)`` HU, only
     with ``keep_hu=True``; with ``window=None`` it shares memory with ``img``), ``spatial_dims``
-    (3), ``spacing`` (mm along X, Y, Z), ``affine`` (4x4 RAS), ``img_shape`` and ``ori_shape``
-    (``(X, Y, Z)``), ``hu_window`` (the window applied, or None).
+    (3), ``spacing`` (mm along X, Y, Z, after resampling), ``source_spacing`` (before),
+    ``affine`` (4x4 RAS), ``img_shape`` and ``ori_shape`` (``(X, Y, Z)``), ``hu_window`` (the
+    window applied, or None).
 
     Args:
         window (tuple[float, float], optional): ``(low, high)`` HU mapped to ``[0, 1]``. None
             keeps the values unwindowed. Defaults to (-1000, 1000).
-        keep_hu (bool): Also keep the unwindowed volume in ``results['img_hu']`` (needed by
-            ``RandomCubes(air_filter=True)``). Defaults to False.
+        keep_hu (bool): Also keep the unwindowed volume in ``results['img_hu']``. Defaults to
+            False.
         nonfinite (str): ``'skip'`` or ``'fill'``, as in :func:`read_volume`. Defaults to 'skip'.
         max_voxels (int, optional): Voxel limit checked from the header. Defaults to
             :data:`~dira_mm.datasets.volume_readers.DEFAULT_MAX_VOXELS`.
+        spacing (float | tuple, optional): Target spacing in mm (per axis; None keeps an
+            axis). Defaults to None (no resampling).
+        resample_mode (str): ``'bilinear'`` (trilinear, images) or ``'nearest'``.
+            Defaults to 'bilinear'.
+        cache_dir (str, optional): Folder of the decoded-volume cache. Defaults to None.
     """
 
     def __init__(self,
                  window: Optional[Sequence[float]] = (-1000, 1000),
                  keep_hu: bool = False,
                  nonfinite: str = 'skip',
-                 max_voxels: Optional[int] = DEFAULT_MAX_VOXELS) -> None:
+                 max_voxels: Optional[int] = DEFAULT_MAX_VOXELS,
+                 spacing=None,
+                 resample_mode: str = 'bilinear',
+                 cache_dir: Optional[str] = None) -> None:
         try:
             check_volume_options(nonfinite, max_voxels)
+            self.spacing = check_spacing(spacing)
         except ValueError as e:
             raise ValueError(f'LoadVolume: {e}') from None
+        if resample_mode not in ('bilinear', 'nearest'):
+            raise ValueError(f"LoadVolume: resample_mode must be 'bilinear' (trilinear) or "
+                             f"'nearest', got {resample_mode!r}")
         if window is not None:
             if len(window) != 2 or not float(window[1]) > float(window[0]):
                 raise ValueError(f'LoadVolume: window must be (low, high) with high > low, got '
@@ -68,26 +100,66 @@ class LoadVolume(BaseTransform):
         self.keep_hu = bool(keep_hu)
         self.nonfinite = nonfinite
         self.max_voxels = None if max_voxels is None else int(max_voxels)
+        self.resample_mode = resample_mode
+        self.cache_dir = cache_dir
+        self._cache = DecodedVolumeCache(cache_dir) if cache_dir is not None else None
+
+    def _options(self, window) -> str:
+        """The cache key's options: everything that changes the stored voxels."""
+        return repr(dict(window=window, spacing=self.spacing, mode=self.resample_mode,
+                         nonfinite=self.nonfinite, v=1))
+
+    def _decode(self, path: str) -> Tuple[np.ndarray, Dict[str, Any], bool]:
+        """Read (+ resample) the HU volume; also whether non-finite voxels were filled."""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter('always', NonFinitePixelsWarning)
+            vol, meta = read_volume(path, nonfinite=self.nonfinite, max_voxels=self.max_voxels)
+        filled = False
+        for w in caught:  # pass them on, noting a fill
+            filled = filled or issubclass(w.category, NonFinitePixelsWarning)
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if self.spacing is not None:
+            vol, meta = resample_volume(vol, meta, self.spacing, self.resample_mode)
+        return vol, meta, filled
+
+    def _load(self, path: str) -> Tuple[np.ndarray, Optional[np.ndarray], Dict[str, Any]]:
+        """``(img volume, HU volume or None, meta)``, from the cache when possible."""
+        need_hu = self.keep_hu and self.window is not None
+        if self._cache is not None:
+            hit = self._cache.load(path, self._options(self.window))
+            hu_hit = self._cache.load(path, self._options(None)) if need_hu else None
+            if hit is not None and (hu_hit is not None or not need_hu):
+                img, meta = hit
+                hu = hu_hit[0] if need_hu else (img if self.keep_hu else None)
+                return img, hu, meta
+        vol, meta, filled = self._decode(path)
+        img = vol if self.window is None else hu_window(vol, *self.window)
+        if self._cache is not None and not filled:
+            self._cache.store(path, self._options(self.window), img, meta)
+            if need_hu:
+                self._cache.store(path, self._options(None), vol, meta)
+        return img, (vol if self.keep_hu else None), meta
 
     def transform(self, results: dict) -> dict:
         """Read the volume of ``results['img_path']`` into ``results['img']``."""
-        vol, meta = read_volume(
-            results['img_path'], nonfinite=self.nonfinite, max_voxels=self.max_voxels)
-        img = vol if self.window is None else hu_window(vol, *self.window)
+        img, hu, meta = self._load(results['img_path'])
         if self.keep_hu:
-            results['img_hu'] = vol
+            results['img_hu'] = hu
         results['img'] = img[None]
         results['spatial_dims'] = 3
-        results['spacing'] = meta['spacing']
+        results['spacing'] = tuple(meta['spacing'])
+        results['source_spacing'] = tuple(meta.get('source_spacing', meta['spacing']))
         results['affine'] = meta['affine']
-        results['img_shape'] = tuple(vol.shape)
-        results['ori_shape'] = tuple(vol.shape)
+        results['img_shape'] = tuple(img.shape)
+        results['ori_shape'] = tuple(img.shape)
         results['hu_window'] = self.window
         return results
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(window={self.window}, keep_hu={self.keep_hu}, '
-                f'nonfinite={self.nonfinite!r}, max_voxels={self.max_voxels})')
+                f'nonfinite={self.nonfinite!r}, max_voxels={self.max_voxels}, '
+                f'spacing={self.spacing}, resample_mode={self.resample_mode!r}, '
+                f'cache_dir={self.cache_dir!r})')
 
 
 def genesis_air_score(hu: np.ndarray, depth: int, air_hu: float = -150.0,
@@ -137,8 +209,11 @@ class RandomCubes(BaseTransform):
     **Air/lung filter** (``air_filter=True``; Genesis lines 162-181, see
     :func:`genesis_air_score`): a candidate is kept only if its tissue score is at most
     ``max_air_fraction`` (the official ``lung_max = 0.15``), i.e. the cube is mostly air or lung.
-    The filter needs HU: it reads ``results['img_hu']`` (``LoadVolume(keep_hu=True)``) and
-    raises a ``KeyError`` naming that key when it is missing. Each cube gets up to ``max_tries``
+    The filter reads ``results['img_hu']`` when present (``LoadVolume(keep_hu=True)``), else
+    the windowed ``img`` with ``air_hu`` mapped through ``results['hu_window']`` (the official
+    code thresholds the windowed cube at ``(-150 + 1000) / 2000`` this way; the same decision
+    for every voxel whose HU differs from ``air_hu`` by more than a float32 rounding step),
+    and raises a ``KeyError`` when it has neither. Each cube gets up to ``max_tries``
     candidates; when none passes, the **last candidate is used** (a fallback, not an error): it
     is counted in ``self.num_fallbacks`` (per process) and in ``results['cube_fallbacks']``,
     and logged as a warning with the running count. (Genesis instead returns fewer cubes, or
@@ -204,23 +279,35 @@ class RandomCubes(BaseTransform):
             bounds.append((b, dim - c - b))
         return bounds
 
-    def transform(self, results: dict) -> dict:
-        """Replace ``results['img']`` by the cube(s)."""
-        img = results['img']
-        if not isinstance(img, np.ndarray) or img.ndim != 4:
-            raise ValueError(f'RandomCubes expects results["img"] as a (C, X, Y, Z) array, got '
-                             f'{getattr(img, "shape", type(img))}')
-        hu = None
-        if self.air_filter:
-            if 'img_hu' not in results:
-                raise KeyError("RandomCubes(air_filter=True) needs the HU volume in "
-                               "results['img_hu']: use LoadVolume(keep_hu=True)")
+    def _filter_values(self, results: dict, img: np.ndarray) -> Tuple[np.ndarray, float]:
+        """The volume the air filter reads and its tissue threshold: ``img_hu`` with
+        ``air_hu``, else the windowed ``img`` with ``air_hu`` windowed the same way."""
+        if results.get('img_hu') is not None:
             hu = np.asarray(results['img_hu'])
             if hu.ndim == 4:
                 hu = hu[0]
             if hu.shape != img.shape[1:]:
                 raise ValueError(f"results['img_hu'] has shape {hu.shape}, not the volume's "
                                  f'{img.shape[1:]}')
+            return hu, self.air_hu
+        if 'hu_window' not in results:
+            raise KeyError("RandomCubes(air_filter=True) needs HU or a known window: "
+                           "results['img_hu'] (LoadVolume(keep_hu=True)) or "
+                           "results['hu_window'] (set by LoadVolume)")
+        window = results['hu_window']
+        if window is None:  # img is HU
+            return img[0], self.air_hu
+        # the same float32 operations as hu_window: exact for HU on the integer grid
+        thr = float(hu_window(np.float32([self.air_hu]), *window)[0])
+        return img[0], thr
+
+    def transform(self, results: dict) -> dict:
+        """Replace ``results['img']`` by the cube(s)."""
+        img = results['img']
+        if not isinstance(img, np.ndarray) or img.ndim != 4:
+            raise ValueError(f'RandomCubes expects results["img"] as a (C, X, Y, Z) array, got '
+                             f'{getattr(img, "shape", type(img))}')
+        vals, thr = (self._filter_values(results, img) if self.air_filter else (None, None))
         rng = get_rng(results)
         bounds = self._bounds(img.shape[1:], results.get('img_path'))
         sx, sy, sz = self.size
@@ -228,11 +315,10 @@ class RandomCubes(BaseTransform):
         for _ in range(self.num_cubes):
             for _ in range(self.max_tries):
                 o = tuple(int(rng.integers(lo, hi + 1)) for lo, hi in bounds)
-                if hu is None:
+                if vals is None:
                     break
-                crop = hu[o[0]:o[0] + sx, o[1]:o[1] + sy, o[2]:o[2] + sz + self.extra_depth]
-                if genesis_air_score(crop, sz, self.air_hu,
-                                     self.extra_depth) <= self.max_air_fraction:
+                crop = vals[o[0]:o[0] + sx, o[1]:o[1] + sy, o[2]:o[2] + sz + self.extra_depth]
+                if genesis_air_score(crop, sz, thr, self.extra_depth) <= self.max_air_fraction:
                     break
             else:
                 fallbacks += 1
