@@ -16,6 +16,7 @@ from .readers import (DEFAULT_MAX_PIXELS, ImageReadError, NonFinitePixelsWarning
                       window_to_range)
 from .rle import rle_decode, rle_decode_union, rle_encode
 from .siim_pneumothorax import SIIMPneumothoraxDataset
+from .transvw import TRANSVW_INDEX_FIELDS, TransVWDataset
 from .volume_readers import (DEFAULT_MAX_VOXELS, hu_window, read_dicom_series, read_metaimage,
                              read_nifti, read_volume)
 from .transforms import *  # noqa: F401,F403
@@ -32,5 +33,5 @@ __all__ = [
     'ImageMaskDataset', 'SIIMPneumothoraxDataset', 'make_phantom_lung_dataset',
     'phantom_lung_masks', 'rle_decode', 'rle_decode_union', 'rle_encode',
     'read_volume', 'read_nifti', 'read_dicom_series', 'read_metaimage', 'hu_window',
-    'DEFAULT_MAX_VOXELS'
+    'DEFAULT_MAX_VOXELS', 'TransVWDataset', 'TRANSVW_INDEX_FIELDS'
 ] + list(_transforms_all)

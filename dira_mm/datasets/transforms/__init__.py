@@ -2,10 +2,12 @@
 from .classification import (CenterCrop, PackClsInputs, RandomRotation, Resize, TenCrop,
                              center_box, five_crop_boxes)
 from .distortion import DiRADistortion
+from .elastic import ElasticDeformation, elastic_deform, elastic_displacement
 from .formatting import PackDiRAInputs
 from .genesis import GenesisDistortion, TransVWDistortion
 from .loading import LoadMedicalImage
 from .processing import ColorJitter, GaussianBlur, RandomFlip, RandomResizedCrop
+from .transvw_perturbation import TransVWPerturbation
 from .segmentation import (LoadSegMask, PackSegInputs, SegRandomFlip, SegRandomResizedCrop,
                            SegResize)
 from .utils import get_rng
@@ -18,5 +20,6 @@ __all__ = [
     'five_crop_boxes',
     'DiRAViews', 'PackDiRAInputs', 'get_rng', 'LoadMedicalImage', 'LoadSegMask', 'SegResize',
     'SegRandomResizedCrop', 'SegRandomFlip', 'PackSegInputs', 'GenesisDistortion',
-    'TransVWDistortion', 'LoadVolume', 'RandomCubes'
+    'TransVWDistortion', 'LoadVolume', 'RandomCubes',
+    'ElasticDeformation', 'elastic_deform', 'elastic_displacement', 'TransVWPerturbation'
 ]
