@@ -103,7 +103,7 @@ def test_cls_head_official_layout_and_batch_stats():
     assert (head.fc.in_features, head.fc.out_features) == (1024, 44)
     # ContBatchNorm3d: batch statistics also in eval mode
     torch.manual_seed(1)
-    a = TransVWClsHead(3, 4, 5, batch_stats_in_eval=True)
+    a = TransVWClsHead(3, 4, 5, official_batchnorm=True)
     x = torch.randn(3, 3, 4, 4, 2) * 3 + 2
     a.train()
     y_train = a(x)

@@ -49,7 +49,7 @@ class TransVWClsHead(BaseModule):
         num_classes: number of visual-word classes (TransVW's training config: 44).
         mid_channels: width of the convolution (official 1024).
         spatial_dims: 2 or 3 (a volume).
-        batch_stats_in_eval: normalise with batch statistics in eval mode too, as TransVW's
+        official_batchnorm: normalise with batch statistics in eval mode too, as TransVW's
             ``ContBatchNorm3d`` (default False: standard BatchNorm, running statistics in
             eval).
     """
@@ -59,7 +59,7 @@ class TransVWClsHead(BaseModule):
                  num_classes: int = 44,
                  mid_channels: int = 1024,
                  spatial_dims: int = 3,
-                 batch_stats_in_eval: bool = False,
+                 official_batchnorm: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if spatial_dims not in (2, 3):
@@ -70,9 +70,9 @@ class TransVWClsHead(BaseModule):
         self.num_classes = int(num_classes)
         self.mid_channels = int(mid_channels)
         self.spatial_dims = int(spatial_dims)
-        self.batch_stats_in_eval = bool(batch_stats_in_eval)
+        self.official_batchnorm = bool(official_batchnorm)
         conv = nn.Conv3d if spatial_dims == 3 else nn.Conv2d
-        if batch_stats_in_eval:
+        if official_batchnorm:
             norm = _BatchStatsNorm(self.mid_channels)
         else:
             norm = (nn.BatchNorm3d if spatial_dims == 3 else nn.BatchNorm2d)(self.mid_channels)
