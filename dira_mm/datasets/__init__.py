@@ -35,3 +35,18 @@ __all__ = [
     'read_volume', 'read_nifti', 'read_dicom_series', 'read_metaimage', 'hu_window',
     'DEFAULT_MAX_VOXELS', 'TransVWDataset', 'TRANSVW_INDEX_FIELDS'
 ] + list(_transforms_all)
+
+# 3-D demo data and downstream datasets (issue 9, section 5)
+from .ct_phantom import (CT_TISSUES, MALIGNANT_DIAMETER_MM, NODULE_SHAPES, CTPhantom,  # noqa: E402
+                         generate_ct_phantom, nodule_is_malignant, render_ct_phantom,
+                         sample_ct_phantom_params)
+from .ct_phantom_data import make_ct_demo_dataset, write_metaimage, write_nifti  # noqa: E402
+from .nodule_classification import NoduleClassificationDataset, crop_with_padding  # noqa: E402
+from .nodule_segmentation import NoduleSegmentationDataset  # noqa: E402
+
+__all__ += [
+    'CT_TISSUES', 'MALIGNANT_DIAMETER_MM', 'NODULE_SHAPES', 'CTPhantom', 'generate_ct_phantom',
+    'nodule_is_malignant', 'render_ct_phantom', 'sample_ct_phantom_params',
+    'make_ct_demo_dataset', 'write_metaimage', 'write_nifti', 'NoduleClassificationDataset',
+    'crop_with_padding', 'NoduleSegmentationDataset'
+]

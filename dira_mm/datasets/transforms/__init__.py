@@ -23,3 +23,9 @@ __all__ = [
     'TransVWDistortion', 'LoadVolume', 'RandomCubes',
     'ElasticDeformation', 'elastic_deform', 'elastic_displacement', 'TransVWPerturbation'
 ]
+
+# 3-D downstream (nodule patch crops, volume packers)
+from .volume_downstream import (PackVolumeClsInputs, PackVolumeSegInputs,  # noqa: E402
+                                RandPosNegCrop)
+
+__all__ += ['RandPosNegCrop', 'PackVolumeSegInputs', 'PackVolumeClsInputs']
