@@ -36,6 +36,16 @@ __all__ = [
     'DEFAULT_MAX_VOXELS', 'TransVWDataset', 'TRANSVW_INDEX_FIELDS'
 ] + list(_transforms_all)
 
+# 3-D volume datasets, the decoded-volume cache and resampling (issue 9 §2)
+from .luna16 import LUNA16_GENESIS_FOLDS, LUNA16Dataset  # noqa: E402
+from .volume_cache import DecodedVolumeCache  # noqa: E402
+from .volume_dataset import VolumeDataset  # noqa: E402
+from .volume_folder import VolumeFolderDataset  # noqa: E402
+from .volume_readers import resample_volume  # noqa: E402
+
+__all__ += ['LUNA16Dataset', 'LUNA16_GENESIS_FOLDS', 'DecodedVolumeCache', 'VolumeDataset',
+            'VolumeFolderDataset', 'resample_volume']
+
 # 3-D demo data and downstream datasets (issue 9, section 5)
 from .ct_phantom import (CT_TISSUES, MALIGNANT_DIAMETER_MM, NODULE_SHAPES, CTPhantom,  # noqa: E402
                          generate_ct_phantom, nodule_is_malignant, render_ct_phantom,

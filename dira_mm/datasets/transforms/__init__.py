@@ -24,6 +24,11 @@ __all__ = [
     'ElasticDeformation', 'elastic_deform', 'elastic_displacement', 'TransVWPerturbation'
 ]
 
+# MONAI dictionary transforms seeded per sample (issue 9 §2, 3-D views)
+from .monai_adapter import MONAITransforms  # noqa: E402
+
+__all__ += ['MONAITransforms']
+
 # 3-D downstream (nodule patch crops, volume packers)
 from .volume_downstream import (PackVolumeClsInputs, PackVolumeSegInputs,  # noqa: E402
                                 RandPosNegCrop)

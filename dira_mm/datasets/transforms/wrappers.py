@@ -49,7 +49,19 @@ class DiRAViews(BaseTransform):
     gets a shallow copy whose ``img`` is the full image, which the transforms never
     write in place.
 
-    Required keys: ``img`` (``(H, W)`` uint8). Modified keys: ``img`` (list of views),
+    **Volumes** (``spatial_dims=3``): ``img`` is a channel-first float ``(C, X, Y, Z)``
+    array (a cube of ``RandomCubes``), and ``crop`` / ``view_pipeline`` are 3-D transforms,
+    typically :class:`~dira_mm.datasets.transforms.MONAITransforms` (e.g. ``RandScaleCropd``
+    + ``Resized`` as the crop, ``RandFlipd`` and intensity transforms as the view pipeline),
+    all fed from the per-sample generator. The restoration target (the crop of
+    ``target_view``) travels through the view pipeline as ``results['target']``: spatial
+    transforms whose keys include ``'target'`` move it with the view (the 3-D form of
+    ``flip_target=True``; leave ``'target'`` out of the flip's keys for the official
+    never-flipped target), intensity transforms keyed on ``'img'`` leave it alone. The
+    distortion (e.g. ``GenesisDistortion(flip_prob=0)``) never replaces it. Per-view
+    ``distortion_boxes`` of undistorted views are ``(0, 2 * spatial_dims)``.
+
+    Required keys: ``img`` (``(H, W)`` uint8; ``(C, X, Y, Z)`` float with ``spatial_dims=3``). Modified keys: ``img`` (list of views),
     ``img_shape`` (of a view). Added keys: ``target`` (when ``with_target``), ``clean``
     (when ``keep_clean``), and per-view lists ``crop_bbox``, ``flip``,
     ``flip_direction``, ``distortion``, ``distortion_boxes`` (``distortion`` is
@@ -70,6 +82,7 @@ class DiRAViews(BaseTransform):
         keep_clean (bool): Also output ``clean``, view ``target_view`` after the view
             pipeline and before the distortion (for pictures of the restoration, e.g.
             ``ReconstructionVisHook``). Off by default: it costs a copy per sample.
+        spatial_dims (int): 2 (images, default) or 3 (volumes; see above).
     """
 
     def __init__(self,
@@ -81,7 +94,14 @@ class DiRAViews(BaseTransform):
                  with_target: bool = True,
                  target_view: int = 0,
                  flip_target: bool = True,
-                 keep_clean: bool = False) -> None:
+                 keep_clean: bool = False,
+                 spatial_dims: int = 2) -> None:
+        if spatial_dims not in (2, 3):
+            raise ValueError(f'DiRAViews: spatial_dims must be 2 or 3, got {spatial_dims!r}')
+        if spatial_dims == 3 and not flip_target:
+            raise ValueError("DiRAViews(spatial_dims=3): flip_target is a 2-D option; in 3-D "
+                             "the target follows the spatial transforms whose keys include "
+                             "'target' (remove 'target' from the flip's keys instead).")
         if num_views < 1:
             raise ValueError(f'num_views must be >= 1, got {num_views}')
         if (with_target or keep_clean) and not 0 <= target_view < num_views:
@@ -103,6 +123,7 @@ class DiRAViews(BaseTransform):
         self.target_view = int(target_view)
         self.flip_target = bool(flip_target)
         self.keep_clean = bool(keep_clean)
+        self.spatial_dims = int(spatial_dims)
 
     def _make_view(self, results: dict, index: int, rng: np.random.Generator
                    ) -> Optional[dict]:
@@ -113,10 +134,14 @@ class DiRAViews(BaseTransform):
             return None
         target = view['img'].copy() if self.with_target and index == self.target_view \
             else None
+        if self.spatial_dims == 3:  # the target rides through the view pipeline by its keys
+            view['target'] = target
         view = self.view_pipeline(view)
         if view is None:
             return None
-        if target is not None and self.flip_target and view.get('flip', False):
+        if self.spatial_dims == 3:
+            target = view.get('target')
+        elif target is not None and self.flip_target and view.get('flip', False):
             target = flip_image(target, view.get('flip_direction') or 'horizontal')
         view['target'] = target
         if self.keep_clean and index == self.target_view:
@@ -125,9 +150,10 @@ class DiRAViews(BaseTransform):
             view = self.distortion(view)
             if view is None:
                 return None
+            view['target'] = target  # a distortion that sets its own target does not win
         else:
             view['distortion'] = 'none'
-            view['distortion_boxes'] = np.zeros((0, 4), dtype=np.int64)
+            view['distortion_boxes'] = np.zeros((0, 2 * self.spatial_dims), dtype=np.int64)
         return view
 
     def transform(self, results: dict) -> Optional[dict]:
@@ -139,7 +165,8 @@ class DiRAViews(BaseTransform):
                 return None
             views.append(view)
         results['img'] = [v['img'] for v in views]
-        results['img_shape'] = views[0]['img'].shape[:2]
+        results['img_shape'] = tuple(views[0]['img'].shape[:2] if self.spatial_dims == 2
+                                     else views[0]['img'].shape[1:])
         if self.with_target:
             results['target'] = views[self.target_view]['target']
         if self.keep_clean:
@@ -155,4 +182,5 @@ class DiRAViews(BaseTransform):
                 f'crop={self.crop!r}, view_pipeline=[{pipeline}], '
                 f'distortion={self.distortion!r}, distort_views={self.distort_views}, '
                 f'with_target={self.with_target}, target_view={self.target_view}, '
-                f'flip_target={self.flip_target}, keep_clean={self.keep_clean})')
+                f'flip_target={self.flip_target}, keep_clean={self.keep_clean}, '
+                f'spatial_dims={self.spatial_dims})')
