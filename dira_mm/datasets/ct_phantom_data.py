@@ -155,7 +155,8 @@ def make_ct_demo_dataset(out_dir: str = 'data/demo3d',
             Defaults to 6.
         num_subsets (int): Phantom ``i`` belongs to subset ``i % num_subsets``; with 10, the
             split is Genesis' folds (train 0-4, val 5-6, test 7-9); otherwise the first half
-            of the subsets train, the next fifth val, the rest test. Defaults to 10.
+            of the subsets train, the next fifth (at least one when three or more subsets)
+            val, the rest test. Defaults to 10.
         metaimage (bool): Also write ``subsetK/<uid>.mhd`` + ``.raw`` copies. Defaults to False.
         include_mri (bool): Write nilearn's MNI152 T1 template under ``mri/``. Defaults to True.
 
@@ -253,7 +254,8 @@ def _folds(num_subsets: int) -> Dict[int, str]:
     if num_subsets == 10:
         return {s: split for split, subs in GENESIS_FOLDS.items() for s in subs}
     n_train = max(1, num_subsets // 2)
-    n_val = max(0, min(num_subsets - n_train, round(num_subsets / 5)))
+    n_val = min(num_subsets - n_train - 1, max(1, round(num_subsets / 5)))
+    n_val = max(n_val, 0)
     return {s: ('train' if s < n_train else 'val' if s < n_train + n_val else 'test')
             for s in range(num_subsets)}
 
