@@ -283,3 +283,86 @@ def test_hu_window_values():
     np.testing.assert_allclose(out, [0, 0, 0, 0.5, 1, 1, 1])
     with pytest.raises(ValueError):
         hu_window(x, low=1, high=1)
+
+
+# ----------------------------------------------------------------------------- review fixes
+
+
+def test_metaimage_local_file_opened_and_read_once(tmp_path, monkeypatch):
+    import builtins
+
+    import dira_mm.datasets.volume_readers as vr
+    shape = (5, 4, 3)
+    xyz = np.arange(60, dtype=np.int16).reshape(shape)
+    raw = np.ascontiguousarray(xyz.transpose(2, 1, 0)).tobytes()
+    mha = tmp_path / 'vol.mha'
+    mha.write_bytes(_mhd_text(shape, 'MET_SHORT', False, 'LOCAL').encode() + raw)
+    opened = []
+
+    def counting_open(path, *args, **kwargs):
+        opened.append(os.fspath(path))
+        return builtins.open(path, *args, **kwargs)
+
+    monkeypatch.setattr(vr, 'open', counting_open, raising=False)
+    vol, _ = read_volume(str(mha))
+    assert opened == [str(mha)]  # header and data from one open file
+    np.testing.assert_array_equal(vol, xyz.astype(np.float32)[::-1, ::-1, :])
+    hdr, start = read_mhd_header(str(mha))  # header only: stops at ElementDataFile
+    assert start == len(mha.read_bytes()) - len(raw) and hdr['shape'] == shape
+
+
+@pytest.mark.parametrize('etype,dt,checks', [('MET_SHORT', 'i2', 0), ('MET_FLOAT', 'f4', 1)])
+def test_integer_volumes_one_copy_no_finite_check(tmp_path, monkeypatch, etype, dt, checks):
+    import dira_mm.datasets.volume_readers as vr
+    xyz = np.arange(60).reshape(5, 4, 3).astype(dt)
+    (tmp_path / 'v.raw').write_bytes(np.ascontiguousarray(xyz.transpose(2, 1, 0)).tobytes())
+    (tmp_path / 'v.mhd').write_text(_mhd_text((5, 4, 3), etype, False, 'v.raw'))
+    calls = []
+    real = vr._check_finite
+    monkeypatch.setattr(vr, '_check_finite', lambda *a: calls.append(1) or real(*a))
+    vol, _ = read_volume(str(tmp_path / 'v.mhd'))
+    assert len(calls) == checks  # integers cannot be NaN/Inf
+    assert vol.dtype == np.float32 and vol.flags.c_contiguous and vol.flags.writeable
+    assert vol.base is None or vol.base.base is None  # owns its memory: one conversion
+    np.testing.assert_array_equal(vol, xyz.astype(np.float32)[::-1, ::-1, :])
+
+
+def test_dicom_series_parsed_once_and_truncated_slice(tmp_path, monkeypatch):
+    import dira_mm.datasets.volume_readers as vr  # noqa: F401
+    folder = str(tmp_path / 'series')
+    stored = _write_series(folder, n=5)
+    expected, _ = read_volume(folder)
+    calls = []
+    real = pydicom.dcmread
+    monkeypatch.setattr(pydicom, 'dcmread', lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    vol, meta = read_volume(folder)
+    assert len(calls) == 5 and len(set(calls)) == 5  # each file parsed once
+    np.testing.assert_array_equal(vol, expected)
+    assert vol[:, :, 2].max() == stored[2].max() - 1024  # HU by value, slice order kept
+    # a slice whose pixel data is cut short: an error naming the folder
+    name = sorted(os.listdir(folder))[0]
+    data = open(os.path.join(folder, name), 'rb').read()
+    with open(os.path.join(folder, name), 'wb') as f:
+        f.write(data[:-5000])
+    with pytest.raises(ImageReadError, match='series'):
+        read_volume(folder)
+
+
+def test_resample_volume_spacing_and_values():
+    from dira_mm.datasets import resample_volume
+    x = np.arange(8, dtype=np.float32)
+    vol = np.broadcast_to((x[:, None, None] * 10 + np.arange(4)[None, None, :]),
+                          (8, 6, 4)).astype(np.float32)
+    aff = np.diag([1.0, 1.0, 2.0, 1.0])
+    aff[:3, 3] = (5, 6, 7)
+    out, meta = resample_volume(vol, dict(affine=aff, spacing=(1.0, 1.0, 2.0)), (2.0, None, 1.0))
+    assert out.shape == (4, 6, 7) and out.dtype == np.float32
+    assert meta['spacing'] == (2.0, 1.0, 1.0) and meta['source_spacing'] == (1.0, 1.0, 2.0)
+    np.testing.assert_allclose(meta['affine'][:3, 3], (5, 6, 7))  # first voxel centre kept
+    # x: every second voxel; z: linear interpolation half-way between the slices
+    np.testing.assert_allclose(out[:, 0, 0], [0, 20, 40, 60], atol=1e-4)
+    np.testing.assert_allclose(out[0, 0, :], [0, 0.5, 1, 1.5, 2, 2.5, 3], atol=1e-4)
+    same, meta2 = resample_volume(vol, dict(affine=aff, spacing=(1.0, 1.0, 2.0)), (1, 1, 2))
+    assert same is vol and meta2['spacing'] == (1.0, 1.0, 2.0)
+    with pytest.raises(ValueError, match='positive'):
+        resample_volume(vol, dict(affine=aff, spacing=(1, 1, 2)), (1, 0, 1))
