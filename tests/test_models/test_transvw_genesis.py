@@ -3,6 +3,7 @@ import glob
 import os.path as osp
 
 import pytest
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -70,7 +71,7 @@ def _batch(n=4, classes=3, seed=0):
     return x, target, labels
 
 
-_PRE = dict(type='DiRADataPreprocessor', num_channels=1)
+_PRE = dict(type='DiRADataPreprocessor', num_channels=1, spatial_dims=3)
 _BACKBONE = dict(type='ToyUNet3D', width=4)
 
 
@@ -224,3 +225,128 @@ def test_restoration_only_runs_encoder_once():
     losses, rec = model.loss_and_restore([x])
     assert losses == {} and rec.shape == x.shape and len(counter) == 1
     torch.testing.assert_close(rec, model.backbone(x))
+
+
+# --------------------------------------------------------------------------- configs
+GENESIS_CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs', 'genesis', '*.py')))
+TRANSVW_CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs', 'transvw', '*.py')))
+
+
+def _build(path):
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    cfg = Config.fromfile(path)
+    init_default_scope('dira_mm')
+    return cfg, MODELS.build(cfg.model)
+
+
+def test_there_are_genesis_and_transvw_configs():
+    names = {osp.basename(p) for p in GENESIS_CONFIGS + TRANSVW_CONFIGS}
+    assert {'genesis_unet3d_1xb6-sgd-steplr_luna16.py',
+            'transvw_unet3d_1xb64-adam-steplr_luna16.py',
+            'dira-transvw_unet3d_1xb64-adam-adam-steplr_luna16.py'} <= names
+    assert sum(n.endswith('_demo.py') for n in names) == 3
+
+
+def test_published_settings_of_the_luna16_configs():
+    cfg, model = _build(osp.join(REPO, 'configs', 'genesis',
+                                 'genesis_unet3d_1xb6-sgd-steplr_luna16.py'))
+    assert type(model.ssl).__name__ == 'RestorationOnly' and model.discriminator is None
+    assert model.loss_weights['res'] == 1.0 and model.restorative.criterion == 'mse'
+    assert sum(p.numel() for p in model.parameters()) == pytest.approx(19.07e6, rel=1e-3)
+    opt = cfg.optim_wrapper.optimizer
+    assert (opt.type, opt.lr, opt.momentum, opt.weight_decay) == ('SGD', 1.0, 0.9, 0.0)
+    assert [(s.type, s.step_size, s.gamma, s.by_epoch) for s in cfg.param_scheduler] == \
+        [('StepLR', 40, 0.5, True)]
+    assert cfg.train_dataloader.batch_size == 6
+    assert cfg.default_hooks.checkpoint.save_best == 'loss'
+    assert any(h.type == 'EarlyStoppingHook' and h.patience == 50 for h in cfg.custom_hooks)
+    del model
+
+    cfg, model = _build(osp.join(REPO, 'configs', 'transvw',
+                                 'transvw_unet3d_1xb64-adam-steplr_luna16.py'))
+    head = model.ssl.head
+    assert type(model.ssl).__name__ == 'SelfClassification'
+    assert (head.in_channels, head.mid_channels, head.num_classes) == (512, 1024, 44)
+    assert model.loss_weights == dict(dis=0.01, res=1.0, adv=0.0)
+    assert (cfg.optim_wrapper.optimizer.type, cfg.optim_wrapper.optimizer.lr) == ('Adam', 1e-3)
+    assert cfg.param_scheduler[0].step_size == 40 and cfg.train_dataloader.batch_size == 64
+    del model
+
+    cfg, model = _build(osp.join(REPO, 'configs', 'transvw',
+                                 'dira-transvw_unet3d_1xb64-adam-adam-steplr_luna16.py'))
+    assert model.loss_weights == dict(dis=0.01, res=1.0, adv=0.001)
+    assert model.discriminator.spatial_dims == 3
+    assert model.discriminator(torch.zeros(1, 1, 64, 64, 32)).shape == (1, 1, 8, 8, 4)
+    assert set(cfg.optim_wrapper.keys()) >= {'generator', 'discriminator'}
+
+
+@pytest.mark.parametrize('path', [p for p in GENESIS_CONFIGS + TRANSVW_CONFIGS
+                                  if p.endswith('_demo.py')],
+                         ids=lambda p: osp.basename(p))
+def test_demo_configs_build(path):
+    cfg, model = _build(path)
+    assert model.ssl.backbone.spatial_dims == 3
+    x = torch.rand(2, 1, 32, 32, 16)
+    model.eval()
+    assert model(x, mode='predict').shape == x.shape
+
+
+# ----------------------------------------------------------------------- Runner run
+def _tiny_transvw_data(root):
+    """8 tiny HU volumes -> transvw_discover.py (3 classes x 4, 16x16x8 crops)."""
+    import sys
+    sys.path.insert(0, osp.join(REPO, 'tools', 'misc'))
+    import transvw_discover as td
+    import numpy as np
+    rng = np.random.default_rng(0)
+    vols = root / 'vols'
+    vols.mkdir()
+    for i in range(8):
+        np.save(vols / f'p{i}.npy', (rng.random((28, 28, 14)) * 2000 - 1000).astype('float32'))
+    td.main([str(vols), '--val', str(vols), '--out', str(root / 'vw'), '--num-classes', '3',
+             '--top-k', '4', '--top-k-val', '2', '--crop-size', '16', '16', '8', '--border',
+             '2', '2', '1', '--no-air-filter', '--feature-source', 'intensity',
+             '--feature-size', '8', '8', '4', '--quiet'])
+    return root / 'vw'
+
+
+def test_tiny_transvw_trains_through_the_runner(tmp_path):
+    """The TransVW demo config at test size: 12 instances, batch 4, one epoch + validation."""
+    import json
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+    data = _tiny_transvw_data(tmp_path)
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'transvw',
+                                   'transvw_unet3d-slim_1xb16-adam-steplr-10e_demo.py'))
+    cfg.merge_from_dict({
+        'model.discriminative.backbone.base_channels': 4,
+        'model.discriminative.head.in_channels': 64,
+        'model.discriminative.head.mid_channels': 16,
+        'model.discriminative.head.num_classes': 3,
+    })
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        cfg[key].batch_size = 4
+        cfg[key].num_workers = 0
+        cfg[key].dataset.data_root = str(data)
+        cfg[key].dataset.num_classes = 3
+    cfg.train_cfg.max_epochs = 1
+    cfg.train_cfg.val_interval = 1
+    cfg.work_dir = str(tmp_path / 'run')
+    cfg.visualizer.vis_backends = [dict(type='LocalVisBackend')]
+    cfg.custom_hooks = []
+    cfg.default_hooks.logger.interval = 1
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    scalars = [json.loads(line) for line in open(
+        osp.join(runner.log_dir, 'vis_data', 'scalars.json'))]
+    train = [r for r in scalars if 'loss_cls' in r and 'lr' in r]
+    assert len(train) == 3  # 12 instances / batch 4
+    for r in train:
+        assert r['loss'] == pytest.approx(r['loss_cls'] + r['loss_res'], rel=1e-4)
+        assert 0 <= r['acc_cls'] <= 1
+        # lambda_cls 0.01 of a 3-class cross-entropy near log(3) at initialisation
+        assert 0.005 < r['loss_cls'] < 0.03
+    val = [r for r in scalars if 'loss' in r and 'lr' not in r]
+    assert val and all(np.isfinite(r['loss']) for r in val)
+    assert osp.isfile(osp.join(cfg.work_dir, 'epoch_1.pth'))

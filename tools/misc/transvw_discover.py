@@ -60,9 +60,10 @@ INDEX_FIELDS = ('path', 'class', 'patient', 'x', 'y', 'z', 'resolution')
 
 
 # ------------------------------------------------------------------------------ inputs
-def list_volumes(source: str) -> List[str]:
+def list_volumes(source: str, prefix: Optional[str] = None) -> List[str]:
     """Volume paths of a folder (sorted) or of a list file (one path per line, relative to
-    the list's folder unless absolute; ``#`` comments and blank lines ignored)."""
+    ``prefix`` (default: the list's folder) unless absolute; ``#`` comments and blank lines
+    ignored)."""
     if osp.isdir(source):
         out = []
         for name in sorted(os.listdir(source)):
@@ -77,7 +78,7 @@ def list_volumes(source: str) -> List[str]:
                              f'series folders) in "{source}".')
         return out
     if osp.isfile(source):
-        root = osp.dirname(osp.abspath(source))
+        root = prefix if prefix else osp.dirname(osp.abspath(source))
         with open(source) as f:
             lines = [ln.strip() for ln in f]
         out = [ln if osp.isabs(ln) else osp.join(root, ln) for ln in lines
@@ -392,6 +393,8 @@ def parse_args(argv=None):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('train', help='training volumes: a folder or a list file')
     p.add_argument('--val', help='validation volumes: a folder or a list file')
+    p.add_argument('--prefix', help='folder the entries of list files are relative to '
+                   '(default: the list file\'s folder)')
     p.add_argument('--out', required=True, help='output folder')
     p.add_argument('--num-classes', type=int, default=44,
                    help='visual-word classes (TransVW training config: 44)')
@@ -451,8 +454,8 @@ def main(argv=None) -> dict:
     t0 = time.time()
     rng = np.random.default_rng(args.seed)
     torch.manual_seed(args.seed)
-    train_paths = list_volumes(args.train)
-    val_paths = list_volumes(args.val) if args.val else []
+    train_paths = list_volumes(args.train, args.prefix)
+    val_paths = list_volumes(args.val, args.prefix) if args.val else []
     train_paths, train_shapes, train_in, skipped = compute_features(train_paths, args, log)
     val_paths, val_shapes, val_in, skipped_val = compute_features(val_paths, args, log)
     if not train_paths:
