@@ -295,7 +295,7 @@ def _place_nodules(p: dict, rng: np.random.Generator, count: int,
             reach = extent / spacing + 1
             if np.any(centre - reach < 0) or np.any(centre + reach > shape - 1):
                 continue
-            pts = centre + directions * (extent + spacing.max()) / spacing
+            pts = centre + directions * (extent / spacing + 1)  # one voxel of margin
             if not _in_lungs(p, _to_norm(p, np.vstack([centre[None], pts]))).all():
                 continue
             c_mm = centre * spacing

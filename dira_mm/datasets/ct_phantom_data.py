@@ -242,8 +242,8 @@ def make_ct_demo_dataset(out_dir: str = 'data/demo3d',
     for name, blob in blobs.items():
         _write_atomic(osp.join(out_dir, name), blob)
         files[name] = len(blob)
-    stored = {k: (osp.relpath(v, out_dir) if isinstance(v, str) and k != 'out_dir' else v)
-              for k, v in summary.items()}
+    stored = {k: (osp.relpath(v, out_dir) if isinstance(v, str) else v)
+              for k, v in summary.items() if k != 'out_dir'}  # no absolute path: same bytes
     manifest = dict(args=args, files=files, summary=stored,
                     digest=hashlib.sha1(json.dumps(files, sort_keys=True).encode()).hexdigest())
     _write_atomic(manifest_path, (json.dumps(manifest, indent=1, sort_keys=True) + '\n').encode())
