@@ -88,6 +88,11 @@ def test_resnet_unet3d_protocol(resnet10_unet):
         model.forward_encoder(torch.zeros(1, 1, 32, 32))
     built = MODELS.build(dict(type='ResNetUNet3D', backbone='resnet10', with_decoder=False))
     assert isinstance(built, ResNetUNet3D) and not built.with_decoder
+    assert built.arch_name == 'resnet10 (3-D)'
+    stages = built.encoder_stages()
+    assert len(stages) == 5 and stages[0] == [built.encoder.conv1, built.encoder.bn1]
+    staged = {id(p) for stage in stages for m in stage for p in m.parameters()}
+    assert staged == {id(p) for p in built.encoder.parameters()}
 
 
 def test_resnet50_unet3d_keys_are_torchvision_and_monai():
@@ -187,8 +192,7 @@ def test_inflate_from_fails_loudly(tmp_path):
     # MONAI's resnet18 uses parameter-free shortcuts: torchvision's downsample convs
     with torch.device('meta'):
         tv18 = torchvision.models.resnet18().state_dict()
-    tv18 = {k: torch.zeros(v.shape) for k, v in tv18.items()}
-    with pytest.raises(WeightConversionError, match='unexpected'):
+    with pytest.raises(WeightConversionError, match='unexpected'), torch.device('meta'):
         ResNetUNet3D('resnet18', with_decoder=False, inflate_from=tv18)
     three_d = {'encoder.' + k: v
                for k, v in ResNetUNet3D('resnet10', with_decoder=False).encoder
@@ -265,6 +269,10 @@ def test_genesis_encoder_module_is_a_view():
     twin = copy.deepcopy(model)
     assert twin.encoder_module().down_tr64 is twin.down_tr64
     assert not GenesisUNet3D(base_channels=4, with_decoder=False).with_decoder
+    assert model.arch_name == 'Genesis UNet3D (base_channels=4)'
+    assert model.encoder_stages()[3] == [model.down_tr512]
+    model.double()  # conversions reach the view's (shared) levels
+    assert enc(torch.rand(2, 1, 8, 8, 8, dtype=torch.float64))[3].dtype == torch.float64
     assert isinstance(MODELS.build(dict(type='GenesisUNet3D', base_channels=4)), GenesisUNet3D)
 
 

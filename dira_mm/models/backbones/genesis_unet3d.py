@@ -176,6 +176,16 @@ class GenesisUNet3D(BaseEncoderDecoder):
         b = self.base_channels
         return [2 * b, 4 * b, 8 * b, 16 * b]
 
+    @property
+    def arch_name(self) -> str:
+        """``'Genesis UNet3D'`` (with the width when it is not the official 32)."""
+        return 'Genesis UNet3D' + ('' if self.base_channels == 32
+                                   else f' (base_channels={self.base_channels})')
+
+    def encoder_stages(self) -> List[List[nn.Module]]:
+        """The four down levels; ``down_tr64`` is the stem (stage 0)."""
+        return [[self.down_tr64], [self.down_tr128], [self.down_tr256], [self.down_tr512]]
+
     def encoder_module(self) -> nn.Module:
         """The down path (shares this backbone's weights)."""
         return self._encoder_view

@@ -186,6 +186,16 @@ class ResNetUNet3D(BaseEncoderDecoder):
         """The first map is already at stride 2, so the total stride is 32 per axis."""
         return (32, ) * 3
 
+    @property
+    def arch_name(self) -> str:
+        """The MONAI ResNet name and the dimensionality, e.g. ``'resnet50 (3-D)'``."""
+        return f'{self.backbone_name} (3-D)'
+
+    def encoder_stages(self) -> List[List[nn.Module]]:
+        """The stem (``conv1``, ``bn1``), then ``layer1``-``layer4``."""
+        enc = self.encoder
+        return [[enc.conv1, enc.bn1]] + [[getattr(enc, f'layer{i}')] for i in range(1, 5)]
+
     def encoder_module(self) -> nn.Module:
         """MONAI's ResNet encoder: its call returns the 5 maps, shallowest first (no input
         map, unlike smp's), which is what FlexibleUNet's decoder takes."""
