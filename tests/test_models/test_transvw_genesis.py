@@ -65,8 +65,8 @@ def _samples(targets, labels=None):
 
 def _batch(n=4, classes=3, seed=0):
     g = torch.Generator().manual_seed(seed)
-    x = torch.rand(n, 1, 8, 8, 4, generator=g)
-    target = torch.rand(n, 1, 8, 8, 4, generator=g)
+    x = torch.rand(n, 1, 16, 16, 8, generator=g)
+    target = torch.rand(n, 1, 16, 16, 8, generator=g)
     labels = torch.randint(0, classes, (n, ), generator=g).tolist()
     return x, target, labels
 
@@ -130,18 +130,21 @@ def test_cross_entropy_equals_official_nll_of_log_softmax():
 
 
 # ----------------------------------------------------------------------- algorithms
-def test_models_genesis_loss_is_lambda_res_mse():
+@pytest.mark.parametrize('backbone', [_BACKBONE, dict(type='GenesisUNet3D', base_channels=2)],
+                         ids=['toy', 'genesis-slim'])
+def test_models_genesis_loss_is_lambda_res_mse(backbone):
     torch.manual_seed(3)
-    model = DiRA(discriminative=dict(type='RestorationOnly', backbone=_BACKBONE),
+    model = DiRA(discriminative=dict(type='RestorationOnly', backbone=backbone),
                  restorative=dict(type='RestorativeHead', criterion='mse'),
                  loss_weights=dict(res=2.5), data_preprocessor=_PRE)
     x, target, _ = _batch()
+    model.eval()  # BatchNorm on running statistics: the rerun below is the same function
     losses = model.loss([x], _samples(target))
     assert set(losses) == {'loss_res'}
     rec = model.ssl.backbone(x)
     torch.testing.assert_close(losses['loss_res'], 2.5 * ((rec - target) ** 2).mean())
     # `di` on RestorationOnly has nothing to train: a clear error
-    di = DiRA(discriminative=dict(type='RestorationOnly', backbone=_BACKBONE),
+    di = DiRA(discriminative=dict(type='RestorationOnly', backbone=backbone),
               data_preprocessor=_PRE)
     with pytest.raises(RuntimeError, match='model.restorative'):
         di.loss([x], _samples(target))
@@ -318,7 +321,7 @@ def test_tiny_transvw_trains_through_the_runner(tmp_path):
     from mmengine.runner import Runner
     data = _tiny_transvw_data(tmp_path)
     cfg = Config.fromfile(osp.join(REPO, 'configs', 'transvw',
-                                   'transvw_unet3d-slim_1xb16-adam-steplr-10e_demo.py'))
+                                   'transvw_unet3d-slim_1xb8-adam-steplr-10e_demo.py'))
     cfg.merge_from_dict({
         'model.discriminative.backbone.base_channels': 4,
         'model.discriminative.head.in_channels': 64,

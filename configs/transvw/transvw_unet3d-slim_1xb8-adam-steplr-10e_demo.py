@@ -3,9 +3,11 @@
 #   python tools/misc/transvw_discover.py data/demo3d/train.txt --val data/demo3d/val.txt \
 #       --prefix data/demo3d/ct --out data/demo3d_transvw --num-classes 8 --top-k 10 \
 #       --top-k-val 4 --crop-size 32 32 16 --border 8 8 4 --no-air-filter \
-#       --feature-source intensity --multi-res --multi-res-size 25 40 --multi-res-offset 5
-#   python tools/train.py configs/transvw/transvw_unet3d-slim_1xb16-adam-steplr-10e_demo.py
-# A slim Genesis U-Net (base_channels 8) + a slim TransVW head (64 -> 128 -> 8 classes) on
+#       --feature-source intensity
+#   python tools/train.py configs/transvw/transvw_unet3d-slim_1xb8-adam-steplr-10e_demo.py
+# (add `--multi-res --multi-res-size 25 40 --multi-res-offset 5` for TransVW's three resolutions:
+# three times the instances and the time)
+# A slim Genesis U-Net (base_channels 8) + a slim TransVW head (128 -> 128 -> 8 classes) on
 # 32x32x16 visual-word instances; lambda 0.01 / 1, Adam 1e-3 + StepLR, 10 epochs.
 _base_ = [
     '../_base_/models/transvw_unet3d.py',
@@ -20,9 +22,9 @@ model = dict(discriminative=dict(
 
 data_root = 'data/demo3d_transvw/'
 _dataset = dict(data_root=data_root, num_classes=num_classes)
-train_dataloader = dict(batch_size=16, num_workers=2, pin_memory=False,
+train_dataloader = dict(batch_size=8, num_workers=2, pin_memory=False,
                         dataset=dict(_dataset, ann_file='train.csv'))
-val_dataloader = dict(batch_size=16, num_workers=2, pin_memory=False,
+val_dataloader = dict(batch_size=8, num_workers=2, pin_memory=False,
                       dataset=dict(_dataset, ann_file='val.csv'))
 test_dataloader = val_dataloader
 

@@ -1,7 +1,7 @@
 # DiRA on TransVW, demo size (our design; see docs/transvw_genesis.md): the TransVW demo plus
 # the 3-D patch discriminator (LSGAN, 0.001; Adam 2e-4 (0.5, 0.999)). Data as the TransVW demo
 # (run tools/misc/transvw_discover.py first, see that config).
-_base_ = ['./transvw_unet3d-slim_1xb16-adam-steplr-10e_demo.py']
+_base_ = ['./transvw_unet3d-slim_1xb8-adam-steplr-10e_demo.py']
 model = dict(adversarial=dict(_base_.adversarial_3d, _delete_=True),
              loss_weights=dict(adv=0.001))
 optim_wrapper = dict(
