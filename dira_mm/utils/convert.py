@@ -20,7 +20,8 @@ import torch
 from torch import Tensor, nn
 
 __all__ = [
-    'WeightConversionError', 'UNET_PREFIXES', 'find_unet_prefix', 'extract_unet',
+    'WeightConversionError', 'UNET_PREFIXES', 'SMP_ENCODER_PREFIXES', 'SMP_DECODER_PREFIXES',
+    'find_unet_prefix', 'extract_unet',
     'to_format', 'build_target_model', 'compare_state_dicts', 'format_report',
     'check_finite', 'guess_resnet_arch', 'verify_converted', 'convert_checkpoint'
 ]
@@ -28,7 +29,13 @@ __all__ = [
 #: Prefixes tried by ``prefix='auto'``, in order: DiRA models, then plain algorithms.
 UNET_PREFIXES = ('ssl.backbone.', 'backbone.')
 FORMATS = ('smp', 'torchvision', 'timm')
-_UNET_PARTS = ('encoder.', 'decoder.', 'segmentation_head.')
+#: The backbone-protocol prefixes (``BaseEncoderDecoder.encoder_prefixes`` /
+#: ``decoder_prefixes``) of the smp U-Net layout, i.e. of ``ResNetUNet``, which takes its
+#: own from here; the smp / torchvision / timm formats are this layout. Functions that
+#: split a checkpoint into encoder and decoder take the prefixes of another backbone.
+SMP_ENCODER_PREFIXES = ('encoder.', )
+SMP_DECODER_PREFIXES = ('decoder.', 'segmentation_head.')
+_UNET_PARTS = SMP_ENCODER_PREFIXES + SMP_DECODER_PREFIXES
 
 StateDict = Dict[str, Tensor]
 
@@ -43,32 +50,40 @@ def _state_dict_of(checkpoint: dict) -> StateDict:
     return checkpoint
 
 
-def find_unet_prefix(state_dict: StateDict, prefix: str = 'auto') -> str:
+def find_unet_prefix(state_dict: StateDict, prefix: str = 'auto',
+                     encoder_prefixes: Sequence[str] = SMP_ENCODER_PREFIXES) -> str:
     """The key prefix under which the U-Net lives.
 
     Args:
         state_dict: the model state dict of a dira_mm checkpoint.
         prefix: ``'auto'`` (``'ssl.backbone.'`` for DiRA models, else ``'backbone.'``)
             or an explicit prefix such as ``'backbone.'``.
+        encoder_prefixes: the backbone's encoder prefixes (protocol); smp's by default.
 
     Raises:
-        WeightConversionError: no ``<prefix>encoder.*`` key exists; the message lists the
-            top-level key groups that do exist.
+        WeightConversionError: no ``<prefix><encoder prefix>*`` key exists; the message
+            lists the top-level key groups that do exist.
     """
     candidates = UNET_PREFIXES if prefix == 'auto' else (prefix, )
+    encoder_prefixes = tuple(encoder_prefixes)
     for cand in candidates:
-        if any(k.startswith(cand + 'encoder.') for k in state_dict):
+        heads = tuple(cand + p for p in encoder_prefixes)
+        if any(k.startswith(heads) for k in state_dict):
             return cand
     groups = sorted({'.'.join(k.split('.')[:2]) for k in state_dict})
+    shown = '|'.join(p.rstrip('.') for p in encoder_prefixes)
     raise WeightConversionError(
-        f'No U-Net found under prefix {list(candidates)} (no "<prefix>encoder.*" key). '
+        f'No U-Net found under prefix {list(candidates)} (no "<prefix>{shown}.*" key). '
         f'Key groups in the checkpoint: {groups[:30]}. Pass --prefix with the right one.')
 
 
-def extract_unet(checkpoint: dict, prefix: str = 'auto') -> Tuple[StateDict, str]:
-    """The U-Net's weights with the prefix stripped (smp key names) and the prefix used."""
+def extract_unet(checkpoint: dict, prefix: str = 'auto',
+                 encoder_prefixes: Sequence[str] = SMP_ENCODER_PREFIXES
+                 ) -> Tuple[StateDict, str]:
+    """The U-Net's weights with the prefix stripped (the backbone's own key names, smp's
+    for ``ResNetUNet``) and the prefix used."""
     state_dict = _state_dict_of(checkpoint)
-    used = find_unet_prefix(state_dict, prefix)
+    used = find_unet_prefix(state_dict, prefix, encoder_prefixes)
     unet = OrderedDict((k[len(used):], v) for k, v in state_dict.items()
                        if k.startswith(used))
     return unet, used
@@ -85,12 +100,14 @@ def to_format(unet: StateDict, fmt: str = 'smp', drop_head: bool = False) -> Sta
         drop_head: ``smp`` only: leave out ``segmentation_head.*`` (the reconstruction
             head is rarely wanted for a new task).
     """
+    head = SMP_DECODER_PREFIXES[-1]  # segmentation_head.
+    (encoder, ) = SMP_ENCODER_PREFIXES
     if fmt == 'smp':
         return OrderedDict((k, v) for k, v in unet.items()
-                           if not (drop_head and k.startswith('segmentation_head.')))
+                           if not (drop_head and k.startswith(head)))
     if fmt in ('torchvision', 'timm'):
-        return OrderedDict((k[len('encoder.'):], v) for k, v in unet.items()
-                           if k.startswith('encoder.'))
+        return OrderedDict((k[len(encoder):], v) for k, v in unet.items()
+                           if k.startswith(encoder))
     raise WeightConversionError(f'Unknown format "{fmt}"; choose one of {FORMATS}.')
 
 

@@ -13,6 +13,9 @@ pulling in a CAM package and its dependencies.
 Maps are returned raw (signed, in logit units) at the feature resolution or bilinearly
 resized to the input; :func:`normalize_cams` maps them to ``[0, 1]`` per image and class for
 display.
+
+2-D only: the maps, resizing and overlays are for images ``(B, C, H, W)``. A classifier
+on volumes (``spatial_dims=3``) is refused with an error rather than mis-read.
 """
 from contextlib import contextmanager
 from typing import Iterator, Optional, Sequence, Tuple
@@ -31,6 +34,15 @@ def _check_classifier(model: nn.Module, what: str) -> None:
         raise TypeError(
             f'{what} needs a classifier with `feature_map(inputs)` and a linear `head` '
             f'on the pooled map (e.g. MultiLabelClassifier); got {type(model).__name__}.')
+
+
+def _check_2d(model: nn.Module, inputs: Tensor, what: str) -> None:
+    dims = getattr(model, 'spatial_dims', 2)
+    if dims != 2 or inputs.dim() != 4:
+        raise ValueError(
+            f'{what} is 2-D only: it takes a classifier on images (spatial_dims=2) and '
+            f'inputs (B, C, H, W); got spatial_dims={dims} and inputs of shape '
+            f'{tuple(inputs.shape)}. Class activation maps of volumes are not implemented.')
 
 
 def _check_classes(classes: Optional[Sequence[int]], num_classes: int) -> list:
@@ -64,6 +76,7 @@ def class_activation_maps(model: nn.Module,
         map's spatial mean plus ``head.bias`` equals the logit.
     """
     _check_classifier(model, 'class_activation_maps')
+    _check_2d(model, inputs, 'class_activation_maps')
     classes = _check_classes(classes, model.head.out_features)
     feats = model.feature_map(inputs).float()
     weight = model.head.weight.float()
@@ -107,6 +120,7 @@ def grad_cams(model: nn.Module,
         ``(maps (B, len(classes), H, W), logits (B, num_classes))``, maps >= 0.
     """
     _check_classifier(model, 'grad_cams')
+    _check_2d(model, inputs, 'grad_cams')
     classes = _check_classes(classes, model.head.out_features)
     captured = {}
     handle = None

@@ -39,8 +39,9 @@ def extract_probe_features(model: nn.Module, dataloader, stage: int = -1,
     """Pooled encoder features and ``gt_label`` of every sample of ``dataloader``.
 
     The batch goes through ``model.data_preprocessor`` and the SSL algorithm's
-    ``extract_feat`` (the online encoder); stage ``stage`` of its output is globally
-    average-pooled. Call it inside :func:`preserve_training_state`. Under DDP each rank
+    ``extract_feat`` (the online encoder, through the backbone protocol); stage ``stage``
+    of its output is globally average-pooled over all its spatial axes (images and
+    volumes alike). Call it inside :func:`preserve_training_state`. Under DDP each rank
     reads its shard and the rows of all ranks are gathered in dataset order (the sampler
     must be ``DefaultSampler(shuffle=False)``, as :class:`ProbeHook` builds it).
 

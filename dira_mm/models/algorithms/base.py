@@ -6,9 +6,11 @@ import torch
 from mmengine.model import BaseModel
 from torch import Tensor, nn
 
+from ..backbones.base_backbone import BaseEncoderDecoder
 from ..utils.builder import build_module  # noqa: F401 (its old import path)
 from ..utils.global_batch_norm import convert_global_batchnorm
 from ..utils.nonfinite import NonFiniteLossCheckMixin
+from ..utils.spatial import spatial_dims_conflict
 
 
 class BaseSelfSupervisor(NonFiniteLossCheckMixin, BaseModel, metaclass=ABCMeta):
@@ -21,12 +23,20 @@ class BaseSelfSupervisor(NonFiniteLossCheckMixin, BaseModel, metaclass=ABCMeta):
     discriminative losses *and* the decoder's reconstruction of one view from the same
     encoder pass, so no method carries its own copy of the restorative logic.
 
+    The backbone is used only through the protocol of
+    :class:`~dira_mm.models.backbones.BaseEncoderDecoder` (``forward_encoder``,
+    ``forward_decoder``, ``encoder_module``, ``spatial_dims``), so a 2-D and a 3-D U-Net
+    are interchangeable. The parts that declare ``spatial_dims`` (backbone, neck, head,
+    data preprocessor) must agree; a model that mixes them fails when built, naming the
+    keys.
+
     Args:
-        backbone: encoder-decoder config (e.g. ``ResNetUNet``); it must provide
-            ``forward_encoder`` and, for restoration, ``forward_decoder``.
+        backbone: a :class:`~dira_mm.models.backbones.BaseEncoderDecoder` config (e.g.
+            ``ResNetUNet``).
         neck: projector config.
         head: loss head config.
-        data_preprocessor: defaults to ``DiRADataPreprocessor``.
+        data_preprocessor: defaults to ``DiRADataPreprocessor`` with the backbone's
+            ``spatial_dims``; a configured one must agree with the backbone.
         global_bn: replace every BatchNorm of the backbone, neck and head by
             :class:`~dira_mm.models.utils.GlobalBatchNorm`, whose training statistics
             span all processes (the official Barlow Twins / SimSiam / BYOL convert
@@ -48,23 +58,39 @@ class BaseSelfSupervisor(NonFiniteLossCheckMixin, BaseModel, metaclass=ABCMeta):
                  data_preprocessor: Optional[Union[dict, nn.Module]] = None,
                  global_bn: Optional[bool] = None,
                  init_cfg: Optional[dict] = None) -> None:
+        backbone = build_module(backbone)
+        if not isinstance(backbone, BaseEncoderDecoder):
+            raise TypeError(
+                f'{type(self).__name__}: model.backbone must be a BaseEncoderDecoder (the '
+                f'backbone protocol, e.g. ResNetUNet), got {type(backbone).__name__}.')
         if data_preprocessor is None:
-            data_preprocessor = dict(type='DiRADataPreprocessor')
+            # not configured: the default follows the backbone's declared spatial_dims
+            data_preprocessor = dict(type='DiRADataPreprocessor',
+                                     spatial_dims=backbone.spatial_dims)
         elif isinstance(data_preprocessor, dict):
             data_preprocessor = dict(data_preprocessor)
             data_preprocessor.setdefault('type', 'DiRADataPreprocessor')
         # built through dira_mm's registry, so no default scope is needed
         data_preprocessor = build_module(data_preprocessor)
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        self.backbone = build_module(backbone)
+        self.backbone = backbone
         self.neck = build_module(neck)
         self.head = build_module(head)
+        spatial_dims_conflict(
+            {'model.backbone': self.backbone, 'model.neck': self.neck,
+             'model.head': self.head, 'model.data_preprocessor': self.data_preprocessor},
+            f'{type(self).__name__} (in a DiRA model: under model.discriminative)')
         self.global_bn = self.default_global_bn if global_bn is None else bool(global_bn)
         if self.global_bn:
             for name in ('backbone', 'neck', 'head'):
                 module = getattr(self, name)
                 if module is not None:
                     setattr(self, name, convert_global_batchnorm(module))
+
+    @property
+    def spatial_dims(self) -> int:
+        """Spatial axes of the inputs (the backbone's)."""
+        return self.backbone.spatial_dims
 
     def extract_feat(self, inputs: Tensor) -> List[Tensor]:
         """Online encoder features of one batch of views."""

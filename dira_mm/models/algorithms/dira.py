@@ -12,6 +12,7 @@ from dira_mm.registry import ALGORITHMS, MODELS
 from ..utils import DiRADataPreprocessor, unwrap
 from ..utils.builder import build_module
 from ..utils.nonfinite import NonFiniteLossCheckMixin
+from ..utils.spatial import spatial_dims_conflict
 
 
 @contextmanager
@@ -44,6 +45,12 @@ class DiRA(NonFiniteLossCheckMixin, BaseModel):
     restoration and the target (real and fake in one forward: InstanceNorm is
     per-sample, so this equals two forwards).
 
+    Images and volumes alike: the backbone (through its protocol), neck, data
+    preprocessor, restorative head and discriminator each take ``spatial_dims``; parts
+    that disagree make the build fail with the config keys named (e.g. a 3-D backbone
+    with the default 2-D ``PatchDiscriminator``: set
+    ``model.adversarial.discriminator.spatial_dims=3``).
+
     Args:
         discriminative: config of the SSL algorithm (owns backbone, neck, head).
         restorative: ``RestorativeHead`` config, or None.
@@ -54,7 +61,8 @@ class DiRA(NonFiniteLossCheckMixin, BaseModel):
             switches it per epoch for the staged warm-up).
         official_val: validate as the official code does: the momentum update and
             the queue update also run in validation (the default leaves both untouched).
-        data_preprocessor: defaults to ``DiRADataPreprocessor``.
+        data_preprocessor: defaults to ``DiRADataPreprocessor`` with the backbone's
+            ``spatial_dims``; a configured one must agree with the backbone.
     """
 
     #: Model keys a ``load_from`` checkpoint may lack (checked by ``CheckedLoadHook``): the
@@ -72,8 +80,15 @@ class DiRA(NonFiniteLossCheckMixin, BaseModel):
                  official_val: bool = False,
                  data_preprocessor: Optional[Union[dict, nn.Module]] = None,
                  init_cfg: Optional[dict] = None) -> None:
+        if isinstance(discriminative, dict):
+            discriminative = dict(discriminative)
+            # The DiRA model preprocesses once; the inner algorithm needs none.
+            discriminative.setdefault('data_preprocessor', dict(type='BaseDataPreprocessor'))
+        ssl = build_module(discriminative)
         if data_preprocessor is None:
-            data_preprocessor = dict(type='DiRADataPreprocessor')
+            # not configured: the default follows the backbone's declared spatial_dims
+            data_preprocessor = dict(type='DiRADataPreprocessor',
+                                     spatial_dims=ssl.backbone.spatial_dims)
         super().__init__(data_preprocessor=build_module(data_preprocessor), init_cfg=init_cfg)
         weights = dict(dis=1.0, res=10.0, adv=0.001)
         unknown = set(loss_weights or {}) - set(weights)
@@ -82,16 +97,12 @@ class DiRA(NonFiniteLossCheckMixin, BaseModel):
                            'use dis, res and adv.')
         weights.update(loss_weights or {})
         self.loss_weights = weights
-        if isinstance(discriminative, dict):
-            discriminative = dict(discriminative)
-            # The DiRA model preprocesses once; the inner algorithm needs none.
-            discriminative.setdefault('data_preprocessor', dict(type='BaseDataPreprocessor'))
-        self.ssl = build_module(discriminative)
+        self.ssl = ssl
         self.restorative = build_module(restorative)
         if adversarial is not None and restorative is None:
             raise ValueError('DiRA: model.adversarial needs model.restorative (the '
                              'discriminator judges restorations); add a RestorativeHead.')
-        if restorative is not None and not getattr(self.ssl.backbone, 'with_decoder', True):
+        if restorative is not None and not self.ssl.backbone.with_decoder:
             raise ValueError('DiRA: model.restorative needs a backbone with a decoder; set '
                              'model.discriminative.backbone.with_decoder=True.')
         self.discriminator = None
@@ -102,6 +113,13 @@ class DiRA(NonFiniteLossCheckMixin, BaseModel):
                 raise KeyError('DiRA: model.adversarial needs a discriminator config.')
             self.discriminator = build_module(adversarial['discriminator'])
             self.adv_loss = build_module(adversarial.get('loss', dict(type='LSGANLoss')))
+        spatial_dims_conflict(
+            {'model.discriminative.backbone': self.ssl.backbone,
+             'model.discriminative.neck': getattr(self.ssl, 'neck', None),
+             'model.discriminative.head': getattr(self.ssl, 'head', None),
+             'model.data_preprocessor': self.data_preprocessor,
+             'model.restorative': self.restorative,
+             'model.adversarial.discriminator': self.discriminator}, 'DiRA')
         self.restore_view = restore_view
         self.adversarial_enabled = adversarial_enabled
         self.official_val = official_val

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from dira_mm.registry import BACKBONES
+from dira_mm.utils.convert import SMP_DECODER_PREFIXES, SMP_ENCODER_PREFIXES
 from .base_backbone import BaseEncoderDecoder
 
 
@@ -41,7 +42,9 @@ class ResNetUNet(BaseEncoderDecoder):
     """
 
     spatial_dims = 2
-    decoder_prefixes = ('decoder.', 'segmentation_head.')
+    # smp's layout, which the converters' smp / torchvision / timm formats are written in
+    encoder_prefixes = SMP_ENCODER_PREFIXES
+    decoder_prefixes = SMP_DECODER_PREFIXES
 
     def __init__(self,
                  encoder_name: str = 'resnet50',
@@ -87,6 +90,26 @@ class ResNetUNet(BaseEncoderDecoder):
     def encoder_module(self) -> nn.Module:
         """smp's encoder (its call returns the feature list, shallowest first)."""
         return self.encoder
+
+    @property
+    def arch_name(self) -> str:
+        """The smp encoder name (``'resnet50'``), as reports have always named it."""
+        return self.encoder_name
+
+    def encoder_stages(self) -> Optional[List[List[nn.Module]]]:
+        """ResNet stages of the encoder: the stem (``conv1``, ``bn1``), then ``layer1..4``
+        (only those present: ``encoder_depth`` < 5 builds fewer); None for an encoder
+        without a ResNet stem."""
+        enc = self.encoder
+        if not all(isinstance(getattr(enc, n, None), nn.Module) for n in ('conv1', 'bn1')):
+            return None
+        stages = [[enc.conv1, enc.bn1]]
+        for i in range(1, 5):
+            layer = getattr(enc, f'layer{i}', None)
+            if not isinstance(layer, nn.Module):
+                break
+            stages.append([layer])
+        return stages
 
     def forward_decoder(self, features: List[Tensor]) -> Tensor:
         """Reconstruction from encoder features."""

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 from dira_mm.registry import MODELS
 from dira_mm.structures import DiRADataSample
 from dira_mm.utils.convert import WeightConversionError
+from ..backbones.base_backbone import BaseEncoderDecoder
 from ..utils.builder import build_module
 from ..utils.load_checked import load_checked
 from ..utils.nonfinite import NonFiniteLossCheckMixin
@@ -42,8 +43,15 @@ class MultiLabelClassifier(NonFiniteLossCheckMixin, BaseModel):
 
     Training modes: full fine-tuning (default), a linear probe (``linear_probe=True``:
     the whole backbone is frozen, its BatchNorm layers stay in eval mode and it runs
-    without autograd), or ``frozen_stages=k`` (ResNet encoders: the stem and
-    ``layer1..k`` frozen, their BatchNorm in eval mode).
+    without autograd), or ``frozen_stages=k`` (the stem and stages ``1..k`` of the
+    backbone's ``encoder_stages()``, ResNet's ``layer1..k``, frozen, their BatchNorm in
+    eval mode).
+
+    Images or volumes: the backbone's ``spatial_dims`` (a
+    :class:`~dira_mm.models.backbones.BaseEncoderDecoder`; 2 for another module) says
+    how many spatial axes an image has, so a batch is ``(B, C, *spatial)`` and a crop
+    stack ``(B, N, C, *spatial)``; the data preprocessor must have the same
+    ``spatial_dims``. Global average pooling runs over all spatial axes.
 
     ``forward`` modes: ``'tensor'`` gives logits ``(B, K)`` (``(B, N, K)`` for N crops),
     ``'loss'`` the masked BCE (labels < 0 ignored) of ``data_sample.gt_label``,
@@ -99,6 +107,13 @@ class MultiLabelClassifier(NonFiniteLossCheckMixin, BaseModel):
                              f'got {dropout}.')
         self.num_classes = int(num_classes)
         self.backbone = build_module(dict(DEFAULT_BACKBONE) if backbone is None else backbone)
+        self.spatial_dims = int(getattr(self.backbone, 'spatial_dims', 2))
+        pre_dims = getattr(self.data_preprocessor, 'spatial_dims', None)
+        if pre_dims is not None and pre_dims != self.spatial_dims:
+            raise ValueError(
+                f'MultiLabelClassifier: model.backbone ({type(self.backbone).__name__}) has '
+                f'spatial_dims={self.spatial_dims} but model.data_preprocessor.spatial_dims='
+                f'{pre_dims}; set them equal (2 for images, 3 for volumes).')
         if in_channels is None:
             out_channels = getattr(self.backbone, 'out_channels', None)
             if not out_channels:
@@ -131,15 +146,15 @@ class MultiLabelClassifier(NonFiniteLossCheckMixin, BaseModel):
             return [self.backbone]
         if self.frozen_stages < 0:
             return []
-        encoder = getattr(self.backbone, 'encoder', self.backbone)
-        names = ['conv1', 'bn1'] + [f'layer{i}' for i in range(1, self.frozen_stages + 1)]
-        missing = [n for n in names if not isinstance(getattr(encoder, n, None), nn.Module)]
-        if self.frozen_stages > 4 or missing:
+        if not isinstance(self.backbone, BaseEncoderDecoder):
             raise ValueError(
-                f'MultiLabelClassifier: model.frozen_stages={self.frozen_stages} needs a ResNet '
-                f'encoder with {names} (0 = stem, up to 4); {type(encoder).__name__} lacks '
-                f'{missing or names[-1]}. Use linear_probe=True to freeze any backbone.')
-        return [getattr(encoder, n) for n in names]
+                f'MultiLabelClassifier: model.frozen_stages={self.frozen_stages} needs a '
+                f'BaseEncoderDecoder backbone (encoder_stages); {type(self.backbone).__name__} '
+                'is not one. Use linear_probe=True to freeze any backbone.')
+        try:
+            return self.backbone.frozen_stage_modules(self.frozen_stages)
+        except ValueError as err:
+            raise ValueError(f'MultiLabelClassifier: model.{err}') from None
 
     def train(self, mode: bool = True) -> 'MultiLabelClassifier':
         """Set the mode; frozen parts (and their BatchNorm statistics) stay in eval mode."""
@@ -171,8 +186,11 @@ class MultiLabelClassifier(NonFiniteLossCheckMixin, BaseModel):
             checkpoint = read_pretrained(filename)
         except FileNotFoundError as err:
             raise FileNotFoundError(f'model.pretrained: {err}') from None
+        bb = self.backbone
         try:
-            weights, unused, source = encoder_weights_from_checkpoint(checkpoint, prefix)
+            weights, unused, source = encoder_weights_from_checkpoint(
+                checkpoint, prefix, getattr(bb, 'encoder_prefixes', ('encoder.', )),
+                getattr(bb, 'decoder_prefixes', None))
         except WeightConversionError as err:
             raise WeightConversionError(f'model.pretrained "{filename}": {err}') from None
         # decoder/head weights load too if this backbone has them (e.g. with a decoder);
@@ -191,7 +209,7 @@ class MultiLabelClassifier(NonFiniteLossCheckMixin, BaseModel):
 
     # ------------------------------------------------------------------ forward
     def feature_map(self, inputs: Tensor) -> Tensor:
-        """The deepest feature map ``(B, in_channels, h, w)`` of images ``(B, C, H, W)``.
+        """The deepest feature map ``(B, in_channels, *spatial')`` of ``(B, C, *spatial)``.
 
         The head sees its global average, so ``head.weight @ feature_map`` is the class
         activation map (see :mod:`dira_mm.visualization.cam`).
@@ -204,13 +222,14 @@ class MultiLabelClassifier(NonFiniteLossCheckMixin, BaseModel):
         return feats
 
     def extract_feat(self, inputs: Tensor) -> Tensor:
-        """Pooled features ``(B, in_channels)`` of images ``(B, C, H, W)``."""
+        """Pooled features ``(B, in_channels)`` of images ``(B, C, *spatial)`` (the mean
+        over every spatial axis)."""
         return self.feature_map(inputs).flatten(2).mean(dim=2)
 
     def _logits(self, inputs: Union[Tensor, Sequence[Tensor]]) -> Tensor:
         if isinstance(inputs, (list, tuple)):
             inputs = torch.stack(list(inputs), dim=1)
-        if inputs.dim() == 5:  # (B, N crops, C, H, W)
+        if inputs.dim() == self.spatial_dims + 3:  # (B, N crops, C, *spatial)
             batch, crops = inputs.shape[:2]
             return self._logits(inputs.flatten(0, 1)).unflatten(0, (batch, crops))
         return self.head(self.dropout(self.extract_feat(inputs)))
@@ -229,11 +248,12 @@ class MultiLabelClassifier(NonFiniteLossCheckMixin, BaseModel):
         raise ValueError(f'MultiLabelClassifier: unknown mode "{mode}"; choose one of {_MODES}.')
 
     def loss(self, inputs: Tensor, data_samples: List[DiRADataSample]) -> Dict[str, Tensor]:
-        """Masked BCE of one training batch ``(B, C, H, W)``."""
-        if isinstance(inputs, (list, tuple)) or inputs.dim() != 4:
+        """Masked BCE of one training batch ``(B, C, *spatial)``."""
+        if isinstance(inputs, (list, tuple)) or inputs.dim() != self.spatial_dims + 2:
             raise ValueError(
-                'MultiLabelClassifier: training takes one image per sample (B, C, H, W); '
-                'multi-crop inputs (TenCrop) are for validation and test pipelines.')
+                'MultiLabelClassifier: training takes one image per sample (B, C, *spatial) '
+                f'with spatial_dims={self.spatial_dims} spatial axes; multi-crop inputs '
+                '(TenCrop) are for validation and test pipelines.')
         logits = self._logits(inputs)
         labels = self._stack_labels(data_samples, logits)
         return dict(loss=self.loss_module(logits, labels))

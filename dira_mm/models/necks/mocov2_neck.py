@@ -5,6 +5,7 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from dira_mm.registry import NECKS
+from ..utils.spatial import adaptive_avg_pool_cls, check_input_dims, check_spatial_dims
 
 
 @NECKS.register_module()
@@ -19,6 +20,8 @@ class MoCoV2Neck(BaseModule):
         hid_channels: hidden width (official 2048).
         out_channels: embedding size (official 128).
         with_avg_pool: pool the feature map globally before the MLP.
+        spatial_dims: spatial axes of the feature map (2: ``(N, C, H, W)``, 3:
+            ``(N, C, D, H, W)``); pooled with ``AdaptiveAvgPool2d`` / ``AdaptiveAvgPool3d``.
     """
 
     def __init__(self,
@@ -26,10 +29,12 @@ class MoCoV2Neck(BaseModule):
                  hid_channels: int = 2048,
                  out_channels: int = 128,
                  with_avg_pool: bool = True,
+                 spatial_dims: int = 2,
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.with_avg_pool = with_avg_pool
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.spatial_dims = check_spatial_dims(spatial_dims, 'MoCoV2Neck: neck.spatial_dims')
+        self.avgpool = adaptive_avg_pool_cls(self.spatial_dims)(1)
         self.mlp = nn.Sequential(
             nn.Linear(in_channels, hid_channels), nn.ReLU(inplace=True),
             nn.Linear(hid_channels, out_channels))
@@ -38,5 +43,6 @@ class MoCoV2Neck(BaseModule):
         """Embed the deepest feature map (a list of stages or one tensor)."""
         x = features[-1] if isinstance(features, (list, tuple)) else features
         if self.with_avg_pool:
+            check_input_dims(x, self.spatial_dims, 'MoCoV2Neck', 'model...neck.spatial_dims')
             x = self.avgpool(x)
         return self.mlp(x.flatten(1))

@@ -5,6 +5,7 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from dira_mm.registry import NECKS
+from ..utils.spatial import adaptive_avg_pool_cls, check_input_dims, check_spatial_dims
 
 
 @NECKS.register_module()
@@ -32,7 +33,10 @@ class NonLinearNeck(BaseModule):
         with_last_bn: BatchNorm after the output layer.
         last_bn_affine: learnable scale/shift of that BatchNorm.
         with_avg_pool: global-average-pool a feature map (the last of a list of stages)
-            first; False for an embedding input (predictors).
+            first; False for an embedding input (predictors). An ``(N, C)`` input is
+            taken as already pooled.
+        spatial_dims: spatial axes of the feature map (2 or 3), pooled with
+            ``AdaptiveAvgPool2d`` / ``AdaptiveAvgPool3d``.
     """
 
     def __init__(self,
@@ -45,12 +49,14 @@ class NonLinearNeck(BaseModule):
                  with_last_bn: bool = False,
                  last_bn_affine: bool = True,
                  with_avg_pool: bool = True,
+                 spatial_dims: int = 2,
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if num_layers < 1:
             raise ValueError(f'NonLinearNeck: num_layers must be >= 1, got {num_layers}')
         self.with_avg_pool = with_avg_pool
-        self.avgpool = nn.AdaptiveAvgPool2d(1) if with_avg_pool else None
+        self.spatial_dims = check_spatial_dims(spatial_dims, 'NonLinearNeck: neck.spatial_dims')
+        self.avgpool = adaptive_avg_pool_cls(self.spatial_dims)(1) if with_avg_pool else None
         layers: List[nn.Module] = []
         width = in_channels
         for _ in range(num_layers - 1):
@@ -66,5 +72,6 @@ class NonLinearNeck(BaseModule):
         """Embed the deepest feature map (a list of stages or one tensor)."""
         x = features[-1] if isinstance(features, (list, tuple)) else features
         if self.with_avg_pool and x.dim() > 2:
+            check_input_dims(x, self.spatial_dims, 'NonLinearNeck', 'model...neck.spatial_dims')
             x = self.avgpool(x)
         return self.mlp(x.flatten(1))

@@ -1,4 +1,4 @@
-"""Device-side preprocessing of segmentation batches (gray uint8 image + binary mask)."""
+"""Device-side preprocessing of segmentation batches (image or volume + binary mask)."""
 from typing import List, Optional
 
 import torch
@@ -22,8 +22,13 @@ class SegDataPreprocessor(DiRADataPreprocessor):
     one. Each ``data_sample.gt_mask`` becomes a float 0/1 tensor; :meth:`stack_masks`
     batches them.
 
+    Volumes: ``spatial_dims=3`` takes ``(N, C, D, H, W)`` inputs (float, already windowed,
+    are not rescaled) and ``(C, D, H, W)`` masks; inputs or masks of another rank are
+    refused with an error naming ``model.data_preprocessor.spatial_dims``.
+
     Args:
-        num_channels, mean, std, scale, non_blocking: as ``DiRADataPreprocessor``.
+        num_channels, mean, std, scale, non_blocking, spatial_dims: as
+            ``DiRADataPreprocessor``.
     """
 
     def forward(self, data: dict, training: bool = False) -> dict:
@@ -35,12 +40,13 @@ class SegDataPreprocessor(DiRADataPreprocessor):
         data_samples = data.get('data_samples', None)
         for sample in data_samples or ():
             if 'gt_mask' in sample:
+                self._check(sample.gt_mask, 'data_sample.gt_mask', extra_dims=1)
                 sample.gt_mask = sample.gt_mask.float()
         return dict(inputs=self._view(inputs), data_samples=data_samples)
 
     @staticmethod
     def stack_masks(data_samples: Optional[List]) -> Tensor:
-        """``(N, C, H, W)`` float masks of ``data_samples``.
+        """``(N, C, *spatial)`` float masks of ``data_samples``.
 
         Raises:
             KeyError: a sample has no ``gt_mask`` (no ``LoadSegMask`` in the pipeline).

@@ -1,4 +1,5 @@
 """Segmentation fine-tuning of the pre-trained U-Net (encoder + decoder) of a dira_mm model."""
+import re
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Union
 
@@ -11,6 +12,7 @@ from torch import Tensor, nn
 from dira_mm.registry import MODELS
 from dira_mm.structures import SegDataSample
 from dira_mm.utils.convert import WeightConversionError
+from ..backbones.base_backbone import BaseEncoderDecoder
 from ..utils.load_checked import load_checked
 from ..utils.nonfinite import NonFiniteLossCheckMixin
 from ..utils.pretrained import read_pretrained, unet_weights_from_checkpoint
@@ -19,11 +21,20 @@ from .seg_data_preprocessor import SegDataPreprocessor
 __all__ = ['UNetSegmentor']
 
 _INITS = ('encoder_decoder', 'encoder')
+#: the backbone when the config names none (the official DiRA U-Net)
+DEFAULT_BACKBONE = dict(type='ResNetUNet', encoder_name='resnet50')
 
 
 @MODELS.register_module()
 class UNetSegmentor(NonFiniteLossCheckMixin, BaseModel):
-    """smp U-Net (:class:`ResNetUNet`) for binary / multi-label segmentation, sigmoid outputs.
+    """A pre-trained U-Net for binary / multi-label segmentation, sigmoid outputs.
+
+    The backbone is any :class:`~dira_mm.models.backbones.BaseEncoderDecoder` (default
+    the smp ResNet-50 U-Net, :class:`ResNetUNet`; a 3-D one such as ``ResNetUNet3D``
+    segments volumes), used only through its protocol: its encoder is frozen through
+    ``encoder_module()``, input sizes are checked against ``input_multiple``, and a
+    checkpoint is split into encoder and decoder with its state-dict prefixes. The data
+    preprocessor's ``spatial_dims`` must equal the backbone's.
 
     **Initialisation from pre-training.** ``pretrained`` is a dira_mm checkpoint (a DiRA
     model: ``ssl.backbone.*``; a plain method: ``backbone.*``), a fine-tuned segmentor,
@@ -50,8 +61,11 @@ class UNetSegmentor(NonFiniteLossCheckMixin, BaseModel):
     the logits ``(N, C, H, W)``.
 
     Args:
-        backbone: ``ResNetUNet`` config (``encoder_name``, ``decoder_channels``, ...). Its
-            ``out_channels`` and ``activation`` are set here (``num_classes``, None).
+        backbone: backbone config; without ``type`` it extends ``ResNetUNet(encoder_name=
+            'resnet50')`` (``encoder_name``, ``decoder_channels``, ...). Its
+            ``out_channels``, ``activation`` and ``with_decoder`` are set here
+            (``num_classes``, None, True), so its constructor must take them (all shipped
+            backbones do).
         num_classes: output channels (1 for a binary mask).
         pretrained: checkpoint path or URL to initialise from, or None.
         init: ``'encoder_decoder'`` or ``'encoder'``: what ``pretrained`` initialises.
@@ -87,7 +101,9 @@ class UNetSegmentor(NonFiniteLossCheckMixin, BaseModel):
             raise ValueError(f'UNetSegmentor: `init` must be one of {_INITS}, got {init!r}.')
         if loss_dice is None and bce_weight <= 0:
             raise ValueError('UNetSegmentor: no loss; set `loss_dice` or `bce_weight > 0`.')
-        backbone = dict(dict(type='ResNetUNet', encoder_name='resnet50'), **(backbone or {}))
+        backbone = dict(backbone or {})
+        if 'type' not in backbone:
+            backbone = dict(DEFAULT_BACKBONE, **backbone)
         for key, value in (('out_channels', num_classes), ('activation', None)):
             if backbone.get(key, value) != value:
                 raise ValueError(
@@ -95,6 +111,17 @@ class UNetSegmentor(NonFiniteLossCheckMixin, BaseModel):
                     f'segmentor, which sets it to {value!r} (`num_classes` outputs, logits).')
         backbone.update(out_channels=int(num_classes), activation=None, with_decoder=True)
         self.backbone = MODELS.build(backbone)
+        if not isinstance(self.backbone, BaseEncoderDecoder):
+            raise TypeError(
+                'UNetSegmentor: model.backbone must be a BaseEncoderDecoder (the backbone '
+                f'protocol, e.g. ResNetUNet), got {type(self.backbone).__name__}.')
+        if getattr(self.data_preprocessor, 'spatial_dims', None) not in (
+                None, self.backbone.spatial_dims):
+            raise ValueError(
+                f'UNetSegmentor: model.backbone ({type(self.backbone).__name__}) has '
+                f'spatial_dims={self.backbone.spatial_dims} but model.data_preprocessor.'
+                f'spatial_dims={self.data_preprocessor.spatial_dims}; set them equal '
+                '(2 for images, 3 for volumes).')
         self.num_classes = int(num_classes)
         self.pretrained = pretrained
         self.init = init
@@ -105,8 +132,8 @@ class UNetSegmentor(NonFiniteLossCheckMixin, BaseModel):
         self.threshold = float(threshold)
         self.pretrained_report: Optional[dict] = None
         if self.freeze_encoder:
-            self.backbone.encoder.requires_grad_(False)
-            self.backbone.encoder.eval()
+            self.backbone.encoder_module().requires_grad_(False)
+            self.backbone.encoder_module().eval()
 
     # ------------------------------------------------------------------ weights
     def init_weights(self) -> None:
@@ -144,26 +171,34 @@ class UNetSegmentor(NonFiniteLossCheckMixin, BaseModel):
                     'None to train from random weights.')
             checkpoint = read_pretrained(checkpoint)
         try:
-            unet, fmt, _ = unet_weights_from_checkpoint(checkpoint, self.prefix)
+            unet, fmt, _ = unet_weights_from_checkpoint(
+                checkpoint, self.prefix, self.backbone.encoder_prefixes)
         except WeightConversionError as err:
             raise WeightConversionError(f'model.pretrained "{source}": {err}') from None
-        kept = ('encoder.', ) if self.init == 'encoder' else ('encoder.', 'decoder.')
+        bb = self.backbone
+        enc_prefixes, dec_prefixes = tuple(bb.encoder_prefixes), tuple(bb.decoder_prefixes)
+        # the output head (the decoder prefix of the head, smp's ``segmentation_head.``) is
+        # new: ``num_classes`` outputs, where pre-training restored the image
+        head_prefixes = tuple(bb.head_prefixes)
+        body_prefixes = tuple(p for p in dec_prefixes if p not in head_prefixes)
+        kept = enc_prefixes if self.init == 'encoder' else enc_prefixes + body_prefixes
         # torchvision's ``fc`` (encoder.fc.*: its ImageNet head) has no place in a U-Net
-        weights = {k: v for k, v in unet.items()
-                   if k.startswith(kept) and not k.startswith('encoder.fc.')}
-        allowed = [r'segmentation_head\..*'] + ([r'decoder\..*'] if self.init == 'encoder'
-                                                else [])
-        left_out = sorted({'.'.join(k.split('.')[:2 if k.startswith('encoder.') else 1])
+        fc = tuple(p + 'fc.' for p in enc_prefixes)
+        weights = {k: v for k, v in unet.items() if k.startswith(kept) and not k.startswith(fc)}
+        allowed = [re.escape(p) + '.*' for p in head_prefixes]
+        if self.init == 'encoder':
+            allowed += [re.escape(p) + '.*' for p in body_prefixes]
+        left_out = sorted({'.'.join(k.split('.')[:2 if bb.is_encoder_key(k) else 1])
                            for k in unet if k not in weights})
         what = (f'Pre-trained U-Net from "{source}" ({fmt}; not loaded: '
                 f'{left_out or "nothing"}; the segmentation head is new)')
         try:
             report = load_checked(
                 self.backbone, weights, allowed_missing=allowed, what=what,
-                target=f'UNetSegmentor({self.backbone.encoder_name}, init={self.init!r})')
+                target=f'UNetSegmentor({bb.arch_name}, init={self.init!r})')
         except WeightConversionError as err:
             missing = err.report['missing']
-            if missing and all(k.startswith('decoder.') for k in missing):
+            if missing and all(bb.is_decoder_key(k) for k in missing):
                 raise WeightConversionError(
                     f"{err}\nThe checkpoint has no decoder (a `di` model?): set "
                     "model.init='encoder' to load its encoder only.") from None
@@ -175,7 +210,7 @@ class UNetSegmentor(NonFiniteLossCheckMixin, BaseModel):
         """Train mode; a frozen encoder stays in eval mode (fixed BatchNorm statistics)."""
         super().train(mode)
         if self.freeze_encoder:
-            self.backbone.encoder.eval()
+            self.backbone.encoder_module().eval()
         return self
 
     # ------------------------------------------------------------------ forward
@@ -192,17 +227,21 @@ class UNetSegmentor(NonFiniteLossCheckMixin, BaseModel):
         raise RuntimeError(f'UNetSegmentor: invalid mode "{mode}" (tensor, loss or predict).')
 
     def extract_logits(self, inputs: Tensor) -> Tensor:
-        """The U-Net's logits ``(N, num_classes, H, W)``.
+        """The U-Net's logits ``(N, num_classes, *spatial)``.
 
         Raises:
-            ValueError: ``H`` or ``W`` is not a multiple of ``2 ** encoder_depth`` (the
-                U-Net's skip connections need it).
+            ValueError: the input has another dimensionality than the backbone, or a
+                spatial size is not a multiple of the backbone's ``input_multiple`` (the
+                U-Net's skip connections need it; 32 per axis for a depth-5 ResNet).
         """
-        stride = 2 ** len(self.backbone.encoder.out_channels[1:])
-        height, width = inputs.shape[-2:]
-        if height % stride or width % stride:
-            raise ValueError(f'UNetSegmentor: input {height}x{width} is not a multiple of '
-                             f'{stride}; resize to such a size in the pipeline (SegResize).')
+        self.backbone.check_input(inputs)
+        multiple = tuple(int(m) for m in self.backbone.input_multiple)
+        sizes = tuple(int(s) for s in inputs.shape[2:])
+        if any(s % m for s, m in zip(sizes, multiple)):
+            shown = multiple[0] if len(set(multiple)) == 1 else 'x'.join(map(str, multiple))
+            raise ValueError(f'UNetSegmentor: input {"x".join(map(str, sizes))} is not a '
+                             f'multiple of {shown}; resize to such a size in the pipeline '
+                             '(SegResize).')
         return self.backbone(inputs)
 
     def loss(self, logits: Tensor, data_samples: Sequence[SegDataSample]) -> Dict[str, Tensor]:

@@ -1,4 +1,4 @@
-"""Device-side preprocessing of multi-view uint8 batches."""
+"""Device-side preprocessing of multi-view batches (uint8 images or float volumes)."""
 from typing import List, Optional, Sequence, Union
 
 import torch
@@ -6,6 +6,7 @@ from mmengine.model import BaseDataPreprocessor
 from torch import Tensor
 
 from dira_mm.registry import MODELS
+from .spatial import check_input_dims, check_spatial_dims
 
 
 @MODELS.register_module()
@@ -18,10 +19,16 @@ class DiRADataPreprocessor(BaseDataPreprocessor):
     (3 by default, what the official ResNet-50 U-Net takes). The official pipeline feeds
     gray-as-RGB, so the tensors are identical.
 
-    Restoration targets (``data_sample.target``, uint8) become float ``[0, 1]`` and are
-    stacked into ``data_samples`` order; algorithms read them with :meth:`stack_targets`.
+    Views are channel-first batches ``(N, C, *spatial)`` with ``spatial_dims`` spatial
+    axes: ``(N, C, H, W)`` images or ``(N, C, D, H, W)`` volumes. Integer inputs (uint8
+    X-rays) are divided by ``scale``; float inputs (volumes already windowed to
+    ``[0, 1]`` by ``LoadVolume``) are taken as they are. ``C`` must be 1 (repeated to
+    ``num_channels``) or ``num_channels``; 3-D models usually take one channel
+    (``num_channels=1``).
 
-    Works for 2-D (N, C, H, W) and 3-D (N, C, D, H, W) views: mean/std are per channel.
+    Restoration targets (``data_sample.target``, ``(1, *spatial)``) are cast the same way
+    (no channel repeat); algorithms batch them with :meth:`stack_targets` to
+    ``(N, 1, *spatial)``.
 
     Args:
         num_channels: channels the model expects; gray inputs are repeated to it.
@@ -29,6 +36,8 @@ class DiRADataPreprocessor(BaseDataPreprocessor):
             as the official DiRA pre-training).
         std: per-channel std (None: 1).
         scale: divisor applied to integer inputs (255 for uint8).
+        non_blocking: non-blocking host-to-device copies.
+        spatial_dims: 2 (images) or 3 (volumes); inputs of another rank are refused.
     """
 
     def __init__(self,
@@ -36,8 +45,11 @@ class DiRADataPreprocessor(BaseDataPreprocessor):
                  mean: Optional[Sequence[float]] = None,
                  std: Optional[Sequence[float]] = None,
                  scale: float = 255.0,
-                 non_blocking: bool = True) -> None:
+                 non_blocking: bool = True,
+                 spatial_dims: int = 2) -> None:
         super().__init__(non_blocking=non_blocking)
+        self.spatial_dims = check_spatial_dims(
+            spatial_dims, f'{type(self).__name__}: model.data_preprocessor.spatial_dims')
         self.num_channels = num_channels
         self.scale = scale
         self._normalize = mean is not None or std is not None
@@ -51,7 +63,21 @@ class DiRADataPreprocessor(BaseDataPreprocessor):
             return x.float()
         return x.float().div_(self.scale)
 
+    def _check(self, x: Tensor, what: str = 'inputs', extra_dims: int = 2) -> None:
+        """Refuse a batch (or sample, ``extra_dims=1``) of the wrong dimensionality."""
+        lead = '(N, C' if extra_dims == 2 else '(C'
+        axes = 'D, H, W' if self.spatial_dims == 3 else 'H, W'
+        check_input_dims(x, self.spatial_dims, f'{type(self).__name__} ({what})',
+                         'model.data_preprocessor.spatial_dims', extra_dims=extra_dims,
+                         layout=f'{lead}, {axes})')
+
     def _view(self, x: Tensor) -> Tensor:
+        self._check(x)
+        if x.shape[1] not in (1, self.num_channels):
+            raise ValueError(
+                f'{type(self).__name__}: inputs have {x.shape[1]} channels but '
+                f'model.data_preprocessor.num_channels is {self.num_channels}; give 1-channel '
+                'inputs (repeated to num_channels) or set num_channels to the input channels.')
         x = self._to_float(x)
         if x.shape[1] == 1 and self.num_channels > 1:
             x = x.expand(-1, self.num_channels, *x.shape[2:])
@@ -72,12 +98,13 @@ class DiRADataPreprocessor(BaseDataPreprocessor):
         if data_samples is not None:
             for ds in data_samples:
                 if 'target' in ds:
+                    self._check(ds.target, 'data_sample.target', extra_dims=1)
                     ds.target = self._to_float(ds.target)
         return dict(inputs=views, data_samples=data_samples)
 
     @staticmethod
     def stack_targets(data_samples: Optional[list]) -> Optional[Tensor]:
-        """Batch the restoration targets ``(N, 1, H, W)``; None when there are none."""
+        """Batch the restoration targets ``(N, 1, *spatial)``; None when there are none."""
         if not data_samples or 'target' not in data_samples[0]:
             return None
         return torch.stack([ds.target for ds in data_samples])

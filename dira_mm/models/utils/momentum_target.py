@@ -14,9 +14,10 @@ class MomentumTargetMixin:
     BYOL's target network), one implementation for both.
 
     The copy is :class:`MomentumEncoder` ``momentum_encoder`` (the name
-    ``MomentumUpdateHook`` looks for) over ``ModuleDict(encoder=backbone.encoder,
-    neck=neck)``: the decoder of a U-Net backbone is not copied, since the target never
-    restores. :meth:`init_weights` starts the copy equal to the online modules,
+    ``MomentumUpdateHook`` looks for) over ``ModuleDict(encoder=backbone.encoder_module(),
+    neck=neck)``: the backbone protocol's encoder module
+    (:class:`~dira_mm.models.backbones.BaseEncoderDecoder`), 2-D or 3-D alike; the decoder
+    of a U-Net backbone is not copied, since the target never restores. :meth:`init_weights` starts the copy equal to the online modules,
     :meth:`momentum_update` moves it (``t = m t + (1 - m) o``; the hook calls it after each
     optimizer step) and :meth:`momentum_projection` runs it without gradients.
 
@@ -34,7 +35,7 @@ class MomentumTargetMixin:
 
     def momentum_source(self) -> nn.ModuleDict:
         """The online modules the EMA copy mirrors (encoder + neck; no copy of them)."""
-        return nn.ModuleDict(dict(encoder=self.backbone.encoder, neck=self.neck))
+        return nn.ModuleDict(dict(encoder=self.backbone.encoder_module(), neck=self.neck))
 
     def init_weights(self) -> None:
         """Initialise, then make the EMA copy equal to the online modules."""
