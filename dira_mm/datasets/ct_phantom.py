@@ -275,35 +275,37 @@ def _place_nodules(p: dict, rng: np.random.Generator, count: int,
     directions = rng.standard_normal((64, 3))
     directions /= np.linalg.norm(directions, axis=1, keepdims=True)
     nodules: List[dict] = []
+    batch = 24  # candidates tested at once (vectorised rejection sampling)
     for _ in range(count):
         d_mm = float(rng.uniform(*diameter))
         kind = NODULE_SHAPES[int(rng.choice(3, p=probs))]
-        for attempt in range(120):
-            if attempt and attempt % 20 == 0:
-                d_mm *= 0.85
-            if d_mm / 2 < 1.0 * spacing.min():
+        for _round in range(6):  # shrink the diameter by 0.85 after each failed round
+            if d_mm / 2 < spacing.min():
                 break
-            axes = np.exp(rng.uniform(-0.2, 0.2, 3))
-            axes /= np.prod(axes)**(1 / 3)  # volume of the core = the sphere of d_mm
-            extent = d_mm / 2 * axes.max() * (1.8 if kind == 'spiculated' else 1.3)
-            lung = p['lungs'][int(rng.integers(0, 2))]
-            t, rho = rng.uniform(0, 2 * np.pi), np.sqrt(rng.uniform(0, 0.8))
-            uvw = np.array([lung['cu'] + lung['a'] * rho * np.cos(t),
+            axes = np.exp(rng.uniform(-0.2, 0.2, (batch, 3)))
+            axes /= np.prod(axes, axis=1, keepdims=True)**(1 / 3)  # core volume = d_mm sphere
+            extent = d_mm / 2 * axes.max(1) * (1.8 if kind == 'spiculated' else 1.3)
+            side = rng.integers(0, 2, batch)
+            lung = {k: np.array([p['lungs'][i][k] for i in side]) for k in ('cu', 'cv', 'a', 'b',
+                                                                          'apex')}
+            t, rho = rng.uniform(0, 2 * np.pi, batch), np.sqrt(rng.uniform(0, 0.8, batch))
+            uvw = np.stack([lung['cu'] + lung['a'] * rho * np.cos(t),
                             lung['cv'] + lung['b'] * rho * np.sin(t),
-                            rng.uniform(p['diaphragm']['w'] + 0.1, lung['apex'] - 0.1)])
+                            rng.uniform(p['diaphragm']['w'] + 0.1, lung['apex'] - 0.1)], -1)
             centre = np.rint(_to_voxel(p, uvw)).astype(int)
-            reach = extent / spacing + 1
-            if np.any(centre - reach < 0) or np.any(centre + reach > shape - 1):
-                continue
-            pts = centre + directions * (extent / spacing + 1)  # one voxel of margin
-            if not _in_lungs(p, _to_norm(p, np.vstack([centre[None], pts]))).all():
-                continue
-            c_mm = centre * spacing
-            if any(np.linalg.norm(c_mm - np.asarray(n['center']) * spacing) <
-                   extent + n['extent_mm'] + 2 for n in nodules):
-                continue
-            nodules.append(_nodule(rng, centre, d_mm, axes, kind, extent))
-            break
+            reach = extent[:, None] / spacing + 1  # one voxel of margin
+            ok = np.all(centre - reach >= 0, 1) & np.all(centre + reach <= shape - 1, 1)
+            pts = centre[:, None] + directions[None] * reach[:, None]
+            pts = np.concatenate([centre[:, None], pts], 1)
+            ok &= _in_lungs(p, _to_norm(p, pts)).all(1)
+            for n in nodules:
+                gap = np.linalg.norm((centre - np.asarray(n['center'])) * spacing, axis=1)
+                ok &= gap >= extent + n['extent_mm'] + 2
+            if ok.any():
+                k = int(np.argmax(ok))
+                nodules.append(_nodule(rng, centre[k], d_mm, axes[k], kind, float(extent[k])))
+                break
+            d_mm *= 0.85
     return nodules
 
 
@@ -339,30 +341,41 @@ def _soft(level: np.ndarray, edge: float) -> np.ndarray:
     return np.clip((1.0 - level) / edge + 0.5, 0.0, 1.0).astype(np.float32)
 
 
-def _segment_coverage(p: dict, seg: dict, out: np.ndarray) -> None:
-    """Max-accumulate a tapered tube's partial-volume coverage into ``out`` (its bounding box)."""
+def _vessel_coverage(p: dict, shape: Tuple[int, int, int]) -> np.ndarray:
+    """Partial-volume coverage (0..1) of all vessel segments: tapered tubes, each computed in
+    its bounding box and max-accumulated."""
+    out = np.zeros(shape, dtype=np.float32)
+    segs = p['vessels']
+    if not segs:
+        return out
     spacing = np.asarray(p['spacing'], float)
-    a, b = _to_voxel(p, np.asarray(seg['a'])), _to_voxel(p, np.asarray(seg['b']))
-    r_vox = max(seg['r0'], seg['r1']) / spacing + 1.5
-    lo = np.maximum(np.floor(np.minimum(a, b) - r_vox).astype(int), 0)
-    hi = np.minimum(np.ceil(np.maximum(a, b) + r_vox).astype(int) + 1, out.shape)
-    if np.any(hi <= lo):
-        return
-    grids = [(np.arange(lo[i], hi[i]) * spacing[i]).reshape([-1 if j == i else 1
-                                                              for j in range(3)])
-             for i in range(3)]
-    a_mm, b_mm = a * spacing, b * spacing
-    ab = b_mm - a_mm
-    denom = float(ab @ ab) or 1.0
-    d = [grids[i] - a_mm[i] for i in range(3)]
-    t = np.clip((d[0] * ab[0] + d[1] * ab[1] + d[2] * ab[2]) / denom, 0, 1)
-    dist = np.sqrt(sum((d[i] - t * ab[i])**2 for i in range(3)))
-    radius = seg['r0'] + (seg['r1'] - seg['r0']) * t
-    cov = np.clip(radius - dist + 0.5, 0, 1)
-    if radius.max() < 0.5:  # sub-voxel vessels keep a faint partial-volume trace
-        cov = cov * (radius / 0.5)
-    box = tuple(slice(lo[i], hi[i]) for i in range(3))
-    np.maximum(out[box], cov, out=out[box])
+    a_vox = _to_voxel(p, np.array([sg['a'] for sg in segs]))
+    b_vox = _to_voxel(p, np.array([sg['b'] for sg in segs]))
+    r0 = np.array([sg['r0'] for sg in segs])
+    r1 = np.array([sg['r1'] for sg in segs])
+    reach = np.maximum(r0, r1)[:, None] / spacing + 1.5
+    lo_all = np.maximum(np.floor(np.minimum(a_vox, b_vox) - reach).astype(int), 0)
+    hi_all = np.minimum(np.ceil(np.maximum(a_vox, b_vox) + reach).astype(int) + 1, shape)
+    axes_mm = [np.arange(n, dtype=np.float32) * np.float32(sp) for n, sp in zip(shape, spacing)]
+    for i in range(len(segs)):
+        lo, hi = lo_all[i], hi_all[i]
+        if np.any(hi <= lo):
+            continue
+        a_mm, ab = a_vox[i] * spacing, (b_vox[i] - a_vox[i]) * spacing
+        inv = np.float32(1.0 / (float(ab @ ab) or 1.0))
+        dx = (axes_mm[0][lo[0]:hi[0]] - np.float32(a_mm[0]))[:, None, None]
+        dy = (axes_mm[1][lo[1]:hi[1]] - np.float32(a_mm[1]))[None, :, None]
+        dz = (axes_mm[2][lo[2]:hi[2]] - np.float32(a_mm[2]))[None, None, :]
+        ab32 = ab.astype(np.float32)
+        t = np.clip((dx * ab32[0] + dy * ab32[1] + dz * ab32[2]) * inv, 0, 1)
+        dist = np.sqrt((dx - t * ab32[0])**2 + (dy - t * ab32[1])**2 + (dz - t * ab32[2])**2)
+        radius = np.float32(r0[i]) + np.float32(r1[i] - r0[i]) * t
+        cov = np.clip(radius - dist + 0.5, 0, 1)
+        if max(r0[i], r1[i]) < 0.5:  # sub-voxel vessels keep a faint partial-volume trace
+            cov *= radius / 0.5
+        box = out[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
+        np.maximum(box, cov, out=box)
+    return out
 
 
 def _nodule_mask(p: dict, n: dict) -> Tuple[Tuple[slice, ...], np.ndarray]:
@@ -467,9 +480,7 @@ def render_ct_phantom(params: dict) -> CTPhantom:
     wall = (ring > 1 - body['fat'] - 0.09) & (ring < 1 - body['fat'] - 0.02)
     paint(wall & band & (w > floor) & (w < lung_tops) & (v < 0.55 * body['b']), 700.0, _BONE)
     # vessels in the lungs (partial volume)
-    cov = np.zeros(shape, dtype=np.float32)
-    for seg in p['vessels']:
-        _segment_coverage(p, seg, cov)
+    cov = _vessel_coverage(p, shape)
     cov *= lungs
     hu += cov * (40.0 - hu)
     tissue[cov >= 0.5] = _VESSEL
