@@ -129,6 +129,14 @@ def _decoder_channels(weights: StateDict) -> Tuple[int, ...]:
     return tuple(widths[i] for i in sorted(widths))
 
 
+def _upsample_mode(weights: StateDict) -> str:
+    """FlexibleUNet's ``upsample`` read off the decoder keys (default ``'nontrainable'``)."""
+    for mode in ('deconv', 'pixelshuffle'):
+        if any(f'.upsample.{mode}.' in k for k in weights):
+            return mode
+    return 'nontrainable'
+
+
 def _genesis_args(weights: StateDict) -> dict:
     return dict(in_channels=int(weights['down_tr64.ops.0.conv1.weight'].shape[1]),
                 base_channels=int(weights['down_tr64.ops.0.conv1.weight'].shape[0]),
@@ -173,12 +181,12 @@ def verify_converted_3d(converted: dict, kind: str, fmt: str,
         arch, in_ch = _resnet_args(encoder)
         if fmt == 'flexible_unet':
             out_ch = int(converted['segmentation_head.0.weight'].shape[0])
-            dec = _decoder_channels(converted)
+            dec, up = _decoder_channels(converted), _upsample_mode(converted)
             target = nets.FlexibleUNet(in_ch, out_ch, arch, spatial_dims=3,
-                                       decoder_channels=dec)
+                                       decoder_channels=dec, upsample=up)
             built = (f"monai.networks.nets.FlexibleUNet({in_ch}, {out_ch}, '{arch}', "
-                     f'spatial_dims=3, decoder_channels={dec})')
-            ours = ResNetUNet3D(arch, in_ch, out_ch, dec, activation=None)
+                     f"spatial_dims=3, decoder_channels={dec}, upsample='{up}')")
+            ours = ResNetUNet3D(arch, in_ch, out_ch, dec, activation=None, upsample=up)
         else:
             _, _, shortcut, bias_down, _ = resnet_params[arch]
             target = getattr(nets, arch)(spatial_dims=3, n_input_channels=in_ch,

@@ -142,3 +142,20 @@ def test_export_refusals(resnet_ckpt, tmp_path, capsys):
     with pytest.raises(WeightConversionError, match='monai_resnet'):
         convert_checkpoint_3d(str(enc_path), str(dst), 'flexible_unet')
     assert convert_checkpoint_3d(str(enc_path), str(dst), 'monai_resnet')['num_keys'] == 72
+
+
+def test_flexible_unet_export_reads_decoder_options(tmp_path):
+    """Decoder widths, output channels and the upsampling mode are read off the weights."""
+    torch.manual_seed(2)
+    backbone = ResNetUNet3D('resnet10', out_channels=2, decoder_channels=(32, 16, 8, 8, 4),
+                            upsample='deconv', activation=None).eval()
+    src, dst = tmp_path / 'plain.pth', tmp_path / 'flex.pth'
+    torch.save({'state_dict': {f'backbone.{k}': v for k, v in backbone.state_dict().items()}},
+               src)
+    info = convert_checkpoint_3d(str(src), str(dst), 'flexible_unet')
+    assert "upsample='deconv'" in info['report_text']
+    monai = FlexibleUNet(1, 2, 'resnet10', spatial_dims=3, decoder_channels=(32, 16, 8, 8, 4),
+                         upsample='deconv')
+    monai.load_state_dict(torch.load(dst, weights_only=True), strict=True)
+    with torch.no_grad():
+        assert torch.equal(monai.eval()(_x(seed=4)), backbone(_x(seed=4)))
