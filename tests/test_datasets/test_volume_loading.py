@@ -204,3 +204,43 @@ def test_load_then_cubes_pipeline(tmp_path):
     o = res['cube_origins'][0]
     crop = res['img_hu'][o[0]:o[0] + 16, o[1]:o[1] + 16, o[2]:o[2] + 8]
     np.testing.assert_array_equal(res['img'][0], hu_window(crop))
+
+
+def test_load_volume_resampled_spacing_and_values(tmp_path):
+    x = np.arange(11, dtype=np.float32)
+    hu = np.broadcast_to(x[:, None, None] * 100 - 500, (11, 6, 5)).astype(np.float32)
+    path = _write_nifti(tmp_path / 'ct.nii', hu, spacing=(1.0, 1.5, 3.0))
+    out = LoadVolume(spacing=(2.0, None, 1.5), keep_hu=True)(dict(img_path=path))
+    # MONAI keeps the first and last voxel centres: 10 mm / 2 -> 6 voxels, 12 mm / 1.5 -> 9
+    assert out['img'].shape == (1, 6, 6, 9) and out['img_shape'] == (6, 6, 9)
+    np.testing.assert_allclose(out['spacing'], (2.0, 1.5, 1.5), rtol=1e-6)
+    np.testing.assert_allclose(out['source_spacing'], (1.0, 1.5, 3.0), rtol=1e-6)
+    np.testing.assert_allclose(np.diag(out['affine'])[:3], (2.0, 1.5, 1.5), rtol=1e-6)
+    # every second x voxel (HU -500, -300, ..., 500), resampled *before* the window
+    np.testing.assert_allclose(out['img_hu'][:, 2, 4], [-500, -300, -100, 100, 300, 500],
+                               atol=1e-3)
+    np.testing.assert_allclose(out['img'][0, :, 2, 4], [0.25, 0.35, 0.45, 0.55, 0.65, 0.75],
+                               atol=1e-6)
+    with pytest.raises(ValueError, match='spacing'):
+        LoadVolume(spacing=(1, -1, 1))
+    with pytest.raises(ValueError, match='resample_mode'):
+        LoadVolume(resample_mode='cubic')
+
+
+def test_air_filter_on_windowed_volume_equals_hu(tmp_path):
+    """Without img_hu the filter thresholds the windowed volume at the windowed air_hu, as
+    the official code does: the same cubes on integer HU."""
+    hu = _half_air_half_tissue((48, 40, 30))
+    hu[30:34] = -150.0  # exactly at the threshold: tissue in both
+    hu[34:36] = -151.0  # just below: air in both
+    path = _write_nifti(tmp_path / 'ct.nii', hu, spacing=(1, 1, 1))
+    cubes = RandomCubes(size=(10, 8, 6), border=(2, 2, 2), air_filter=True, max_tries=3)
+    for seed in range(20):
+        with_hu = cubes(LoadVolume(keep_hu=True)(dict(img_path=path,
+                                                      rng=np.random.default_rng(seed))))
+        windowed = cubes(LoadVolume()(dict(img_path=path, rng=np.random.default_rng(seed))))
+        assert with_hu['cube_origins'] == windowed['cube_origins']
+        np.testing.assert_array_equal(with_hu['img'], windowed['img'])
+    hu_only = cubes(LoadVolume(window=None)(dict(img_path=path, rng=np.random.default_rng(0))))
+    assert hu_only['cube_origins'] == cubes(LoadVolume(keep_hu=True)(
+        dict(img_path=path, rng=np.random.default_rng(0))))['cube_origins']
