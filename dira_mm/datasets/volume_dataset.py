@@ -2,6 +2,7 @@
 import os.path as osp
 from typing import List
 
+import numpy as np
 from mmengine.dataset import BaseDataset
 from mmengine.logging import MMLogger
 
@@ -29,22 +30,34 @@ class VolumeDataset(MedicalImageDataset):
     ``LoadVolume(cache_dir=...)`` that read is a memory map touching only the cube's pages,
     which is what makes k cubes per volume cheap (Genesis instead extracts its 32 cubes per
     scan once, offline, and trains on that fixed set; here the positions are redrawn every
-    epoch).
+    epoch by default, and ``fixed_cubes=True`` restores the fixed set: each sample then gets
+    ``results['cube_rng']``, seeded by ``(seed, index)`` only, which ``RandomCubes`` draws the
+    positions from, while the distortions still change with the epoch, as in Genesis).
 
     Samples carry ``img_path``, ``sample_idx`` (= ``i``), ``volume_idx`` and ``cube_index``.
 
     Args:
         cubes_per_volume (int): Samples (cubes) per volume and epoch. Defaults to 1.
+        fixed_cubes (bool): The same cube positions every epoch (Models Genesis' offline
+            cubes; needs ``seed``). Defaults to False (new positions every epoch).
         **kwargs: Arguments of :class:`MedicalImageDataset`.
     """
 
-    def __init__(self, cubes_per_volume: int = 1, **kwargs) -> None:
+    #: The stream of the epoch-independent cube generators (apart from the per-sample ones).
+    CUBE_STREAM = 0x6375626573
+
+    def __init__(self, cubes_per_volume: int = 1, fixed_cubes: bool = False,
+                 **kwargs) -> None:
         if isinstance(cubes_per_volume, bool) or int(cubes_per_volume) != cubes_per_volume \
                 or int(cubes_per_volume) < 1:
             raise ValueError(f'`cubes_per_volume` must be a positive int, got '
                              f'{cubes_per_volume!r}.')
         self.cubes_per_volume = int(cubes_per_volume)
+        self.fixed_cubes = bool(fixed_cubes)
         super().__init__(**kwargs)
+        if self.fixed_cubes and self.seed is None:
+            raise ValueError(f'{type(self).__name__}: fixed_cubes=True needs a `seed` (the '
+                             'cube positions are drawn from (seed, index)).')
 
     @property
     def num_volumes(self) -> int:
@@ -62,6 +75,8 @@ class VolumeDataset(MedicalImageDataset):
             idx += len(self)
         info = super().get_data_info(idx % num)
         info.update(sample_idx=idx, volume_idx=idx % num, cube_index=idx // num)
+        if self.fixed_cubes:
+            info['cube_rng'] = np.random.default_rng([self.seed, self.CUBE_STREAM, idx])
         return info
 
     def volume_paths(self) -> List[str]:

@@ -198,6 +198,26 @@ def test_determinism_across_workers_and_epochs(tmp_path):
     assert torch.equal(_loader_batches(ds, 0)[1]['inputs'][0], a[1]['inputs'][0])
 
 
+def test_fixed_cubes_same_positions_every_epoch(tmp_path):
+    _nifti(tmp_path / 'v.nii', _ct((16, 16, 10), 0))
+    kw = dict(data_root=str(tmp_path), cubes_per_volume=3, pipeline=_cube_pipeline(), seed=2)
+    fixed = VolumeFolderDataset(fixed_cubes=True, **kw)
+    redrawn = VolumeFolderDataset(**kw)
+
+    def origins(ds, epoch):
+        ds.set_epoch(epoch)
+        return [tuple(ds[i]['data_samples'].cube_origins[0]) for i in range(3)]
+
+    assert origins(fixed, 0) == origins(fixed, 1) and len(set(origins(fixed, 0))) == 3
+    assert origins(redrawn, 0) != origins(redrawn, 1)
+    fixed.set_epoch(0)
+    a = fixed[0]['inputs'][0]
+    fixed.set_epoch(1)
+    assert not torch.equal(a, fixed[0]['inputs'][0])  # the distortion still changes
+    with pytest.raises(ValueError, match='needs a `seed`'):
+        VolumeFolderDataset(data_root=str(tmp_path), fixed_cubes=True)
+
+
 def test_mni152_real_volume_resampled(tmp_path):
     from nilearn.datasets import load_mni152_template
     img = load_mni152_template(resolution=2)

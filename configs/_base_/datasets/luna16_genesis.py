@@ -6,7 +6,8 @@
 # Cubes: each scan gives cubes_per_volume=32 samples per epoch (Genesis: 32 cubes per scan),
 # each at a position drawn from its own (seed, epoch, index) generator; one sample is one cube,
 # so batch_size counts cubes. Genesis extracts its cubes once, offline; here they are redrawn
-# every epoch. Set LoadVolume(cache_dir='/fast/disk/luna16_cache') to decode each scan once
+# every epoch (fixed_cubes=True restores one fixed set; the distortions change every epoch
+# either way). Set LoadVolume(cache_dir='/fast/disk/luna16_cache') to decode each scan once
 # and memory-map it afterwards (4 bytes per voxel: ~115 GB for subsets 0-4).
 dataset_type = 'LUNA16Dataset'
 data_root = 'data/luna16/'
@@ -44,6 +45,7 @@ train_dataloader = dict(
         data_root=data_root,
         subsets=(0, 1, 2, 3, 4),
         cubes_per_volume=32,
+        fixed_cubes=False,  # True: the same cubes every epoch, as Genesis' offline set
         pipeline=train_pipeline,
         seed=0,
         on_error='skip'))

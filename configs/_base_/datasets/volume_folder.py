@@ -23,6 +23,7 @@ _folder = dict(
     extensionless_dicom=False,
     exclude=None,  # e.g. '*_seg.nii.gz'
     cubes_per_volume=32,
+    fixed_cubes=False,
     on_error='skip')
 train_dataloader = dict(dataset=dict(_folder, data_prefix=dict(img_path='train/'),
                                      pipeline=_base_.train_pipeline, seed=0))

@@ -219,6 +219,10 @@ class RandomCubes(BaseTransform):
     and logged as a warning with the running count. (Genesis instead returns fewer cubes, or
     none, for such a scan.)
 
+    **Generator.** Positions are drawn from ``results['cube_rng']`` when a dataset sets it
+    (``VolumeDataset(fixed_cubes=True)``: the same cubes every epoch, as Models Genesis'
+    offline cubes), else from :func:`~dira_mm.datasets.transforms.utils.get_rng`.
+
     **Output.** ``results['img']`` is one array ``(C, *size)`` when ``num_cubes == 1`` (so the
     rest of the pipeline, e.g. :class:`GenesisDistortion`, runs unchanged), and a **list** of
     ``num_cubes`` such arrays otherwise (a wrapper applies the next transforms per cube).
@@ -308,7 +312,8 @@ class RandomCubes(BaseTransform):
             raise ValueError(f'RandomCubes expects results["img"] as a (C, X, Y, Z) array, got '
                              f'{getattr(img, "shape", type(img))}')
         vals, thr = (self._filter_values(results, img) if self.air_filter else (None, None))
-        rng = get_rng(results)
+        rng = results.get('cube_rng')
+        rng = get_rng(results) if rng is None else rng
         bounds = self._bounds(img.shape[1:], results.get('img_path'))
         sx, sy, sz = self.size
         cubes, origins, fallbacks = [], [], 0
