@@ -273,23 +273,41 @@ def _write_mni152(path: str) -> int:
 
 
 def _readme(args: dict, summary: dict) -> str:
-    return f"""dira_mm 3-D demo data (written by tools/misc/make_ct_demo_data.py; see docs/demo3d_data.md)
-
-ct/          {args['num']} procedural chest-CT PHANTOMS (not patients), int16 Hounsfield units,
-             {args['size'][0]}x{args['size'][1]}x{args['size'][2]} voxels of {args['spacing']} mm, NIfTI with a RAS affine;
-             <uid>_mask.nii.gz: nodule masks (1 = nodule). Content seed {args['seed']}.
-train.txt / val.txt / test.txt: volume names relative to ct/ ({summary['num_train']} / {summary['num_val']} / {summary['num_test']});
-             phantom i is in subset i % {args['num_subsets']} (Models Genesis folds: train 0-4, val 5-6, test 7-9).
-annotations.csv: LUNA16 format (seriesuid,coordX,coordY,coordZ,diameter_mm), {summary['num_nodules']} nodules.
-candidates.csv:  LUNA16 format (seriesuid,coordX,coordY,coordZ,class), {summary['num_candidates']} rows, class 1 = nodule,
-             0 = non-nodule (vessel or lung parenchyma).
-nodules.csv: every nodule with voxel centre, shape (smooth/lobulated/spiculated), HU and
-             malignant (1 when spiculated or diameter >= 8 mm, else 0: a synthetic rule).
-             Coordinates are world mm in ITK's LPS frame, as in LUNA16 (coordX = -x of the RAS affine).
-""" + ("""mri/MNI152_T1_2mm.nii.gz: the MNI152 T1 template shipped with nilearn (an MRI of a real brain
-             average, NOT CT; intensities 0..1), the real volume of the 3-D demo.
-""" if args['include_mri'] else '') + ("""subset*/     LUNA16-style MetaImage copies (.mhd + .raw, MET_SHORT, LPS) of the phantoms.
-""" if args['metaimage'] else '')
+    size = 'x'.join(str(s) for s in args['size'])
+    spacing = ' x '.join(f'{s:g}' for s in args['spacing'])
+    lines = [
+        'dira_mm 3-D demo data, written by tools/misc/make_ct_demo_data.py '
+        '(see docs/demo3d_data.md).',
+        '',
+        f"ct/            {args['num']} procedural chest-CT PHANTOMS (synthetic, not patients): "
+        f'int16 HU, {size} voxels of {spacing} mm,',
+        '               NIfTI with a RAS affine; <uid>_mask.nii.gz = nodule mask (1 = nodule). '
+        f"Content seed {args['seed']}.",
+        f"train.txt, val.txt, test.txt  volume names relative to ct/ ({summary['num_train']} / "
+        f"{summary['num_val']} / {summary['num_test']}); phantom i is in subset "
+        f"i % {args['num_subsets']}",
+        '               (10 subsets: Models Genesis folds, train 0-4, val 5-6, test 7-9).',
+        'annotations.csv  LUNA16 columns seriesuid,coordX,coordY,coordZ,diameter_mm '
+        f"({summary['num_nodules']} nodules).",
+        'candidates.csv   LUNA16 columns seriesuid,coordX,coordY,coordZ,class '
+        f"({summary['num_candidates']} rows; 1 = nodule,",
+        '                 0 = non-nodule on a vessel or in the lung parenchyma).',
+        'nodules.csv      every nodule: the annotation columns, voxel centre, shape '
+        '(smooth/lobulated/spiculated), HU,',
+        '                 malignant (1 when spiculated or diameter >= 10 mm: a synthetic rule).',
+        'Coordinates are world mm in ITK\'s LPS frame as in LUNA16 (coordX = -x of the RAS '
+        'affine, coordY = -y).',
+    ]
+    if args['include_mri']:
+        lines += [
+            f'mri/{MNI152_NAME}  the MNI152 T1 template shipped with nilearn: a real volume, '
+            'but an MRI of the',
+            '               brain (an average of many subjects), NOT CT; intensities 0..1.'
+        ]
+    if args['metaimage']:
+        lines.append('subset*/       LUNA16-style MetaImage copies of the phantoms (.mhd + .raw, '
+                     'MET_SHORT, LPS).')
+    return '\n'.join(lines) + '\n'
 
 
 def _read_complete_manifest(out_dir: str, manifest_path: str, args: dict) -> Optional[dict]:

@@ -58,8 +58,8 @@ def test_nodules_at_recorded_positions(phantoms):
 
 def test_label_rule():
     assert nodule_is_malignant(5.0, 'spiculated') == 1
-    assert nodule_is_malignant(8.0, 'smooth') == 1
-    assert nodule_is_malignant(7.99, 'lobulated') == 0
+    assert nodule_is_malignant(10.0, 'smooth') == 1
+    assert nodule_is_malignant(9.99, 'lobulated') == 0
 
 
 def test_determinism():

@@ -92,7 +92,8 @@ def test_metaimage_copies_equal(written):
         assert np.array_equal(nii, mhd)
         assert np.allclose(m1['affine'], m2['affine'], atol=1e-6)
         assert m2['orientation'] == ('R', 'A', 'S') and m2['format'] == 'metaimage'
-        assert 'ElementType = MET_SHORT' in open(osp.join(out, f'subset{i % 3}', uid + '.mhd')).read()
+        header = open(osp.join(out, f'subset{i % 3}', uid + '.mhd')).read()
+        assert 'ElementType = MET_SHORT' in header
 
 
 def test_idempotent_and_deterministic(written, tmp_path, capsys):
