@@ -159,3 +159,34 @@ def test_discovery_autoencoder_features_and_errors(tmp_path):
         _run(tmp_path, tmp_path / 'train', tmp_path / 'x', '--top-k', '9')
     with pytest.raises(SystemExit):
         _run(tmp_path, tmp_path / 'train', tmp_path / 'x', '--feature-source', 'checkpoint')
+
+
+def test_discovery_checkpoint_features_equal_backbone_gap(tmp_path):
+    """--checkpoint: GAP of the deepest encoder map of the checkpoint's 3-D backbone."""
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    from dira_mm.registry import MODELS
+    paths = _volumes(tmp_path / 'train')
+    config = osp.join(REPO, 'configs', 'genesis', 'genesis_unet3d-slim_1xb6-sgd-steplr-10e_demo.py')
+    init_default_scope('dira_mm')
+    torch.manual_seed(0)
+    model = MODELS.build(Config.fromfile(config).model)
+    ckpt = tmp_path / 'ckpt.pth'
+    torch.save(dict(state_dict=model.state_dict()), ckpt)
+    summary = _run(tmp_path, tmp_path / 'train', tmp_path / 'ck', '--config', config,
+                   '--checkpoint', str(ckpt), '--feature-size', '16', '16', '8')
+    assert summary['args']['feature_source'] == 'checkpoint'
+    # the first class's neighbours are the nearest by the backbone's features
+    backbone = model.ssl.backbone.eval()
+    feats = {}
+    with torch.no_grad():
+        for p in paths:
+            t = F.interpolate(torch.from_numpy(_windowed(p))[None, None], size=(16, 16, 8),
+                              mode='trilinear', align_corners=False)
+            feats[td.patient_id(p)] = backbone.forward_encoder(t)[-1].mean((2, 3, 4))[0].numpy()
+    c0 = summary['classes'][0]
+    ref = feats[c0['ref_patient']]
+    ids = [td.patient_id(p) for p in paths]
+    nearest = sorted(ids, key=lambda i: float(np.linalg.norm(feats[i] - ref)))[:4]
+    assert [ids[i] for i in c0['train']] == nearest

@@ -197,8 +197,7 @@ def backbone_features(vols: List[np.ndarray], config: str, checkpoint: Optional[
         raise SystemExit(f'transvw_discover: the backbone of "{config}" is not 3-D.')
     backbone.eval()
     data = torch.from_numpy(np.stack(vols))[:, None]
-    in_ch = getattr(cfg.model.get('data_preprocessor', {}), 'get', lambda *a: None)(
-        'num_channels') or 1
+    in_ch = int((cfg.model.get('data_preprocessor') or {}).get('num_channels', 1) or 1)
     with torch.no_grad():
         feats = []
         for i in range(0, len(data), batch):
@@ -288,8 +287,9 @@ def plan_classes(args, rng, train_feats, val_feats, train_shapes, val_shapes, lo
             if not len(free):
                 raise SystemExit(
                     f'transvw_discover: no reference left for class {cls} (every training '
-                    'volume was tried); lower --num-classes or --min-distance, or pass '
-                    '--no-air-filter.')
+                    'volume was tried); lower --num-classes or --min-distance, raise '
+                    '--lung-max (the air filter keeps crops with at most that tissue score) '
+                    'or pass --no-air-filter.')
             ref = int(free[rng.integers(len(free))])
             used[ref] = True
             nb_train, d_train = nearest(train_feats, train_feats[ref], args.top_k)
