@@ -250,3 +250,38 @@ def test_features_are_gathered_in_dataset_order_under_ddp(demo_data, tmp_path):
     for split in ('train', 'val'):  # 17 = 2 x 9 - 1: the padding sample is dropped
         assert torch.allclose(got[split][0], ref[split][0], atol=1e-4)
         assert torch.equal(got[split][1], ref[split][1])
+
+
+# ----------------------------------------------------------------------------- volumes
+class _Loader(list):
+    """A list of batches with the ``dataset`` length extract_probe_features reads."""
+
+    def __init__(self, batches, num):
+        super().__init__(batches)
+        self.dataset = range(num)
+
+
+def test_probe_features_of_a_3d_encoder_are_pooled_over_all_axes():
+    from dira_mm.models.algorithms import MoCo
+    from dira_mm.structures import DiRADataSample
+    from toy_backbones import NDToyUNet3D  # noqa: F401 (registers the toy)
+
+    torch.manual_seed(0)
+    model = MoCo(backbone=dict(type='NDToyUNet3D', width=2),
+                 neck=dict(type='MoCoV2Neck', in_channels=4, hid_channels=4, out_channels=2,
+                           spatial_dims=3),
+                 head=dict(type='ContrastiveHead'), queue_len=4, feat_dim=2,
+                 data_preprocessor=dict(num_channels=1, spatial_dims=3)).eval()
+    volumes = torch.rand(5, 1, 8, 8, 4)
+    labels = torch.tensor([[1., 0.], [0., 1.], [1., 1.], [0., 0.], [1., 0.]])
+
+    def batch(lo, hi):
+        samples = [DiRADataSample(gt_label=labels[i].numpy()) for i in range(lo, hi)]
+        return dict(inputs=[volumes[lo:hi]], data_samples=samples)
+
+    with preserve_training_state(model):
+        feats, got = extract_probe_features(model, _Loader([batch(0, 3), batch(3, 5)], 5))
+        deepest = model.backbone.forward_encoder(volumes)[-1]
+    assert feats.shape == (5, 4)
+    torch.testing.assert_close(feats, deepest.mean(dim=(2, 3, 4)))
+    assert torch.equal(got, labels)

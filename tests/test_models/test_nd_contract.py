@@ -12,69 +12,16 @@ from mmengine.optim import OptimWrapper, OptimWrapperDict
 from torch import nn
 
 from dira_mm.models.algorithms import DiRA, MoCo
-from dira_mm.models.backbones import BaseEncoderDecoder, ResNetUNet
+from dira_mm.models.backbones import ResNetUNet
 from dira_mm.models.classifiers import MultiLabelClassifier
 from dira_mm.models.discriminators import PatchDiscriminator
 from dira_mm.models.heads import RestorativeHead
 from dira_mm.models.necks import MoCoV2Neck, NonLinearNeck
 from dira_mm.models.segmentors import SegDataPreprocessor, UNetSegmentor
 from dira_mm.models.utils import ClsDataPreprocessor, DiRADataPreprocessor
-from dira_mm.registry import MODELS
 from dira_mm.structures import DiRADataSample, SegDataSample
 from dira_mm.utils.convert import SMP_DECODER_PREFIXES, SMP_ENCODER_PREFIXES
-
-
-class _Encoder3D(nn.Module):
-    """Two stride-2 stages: (N, 1, S, S, S) -> [(N, w, S/2...), (N, 2w, S/4...)]."""
-
-    def __init__(self, in_channels: int, width: int) -> None:
-        super().__init__()
-        self.stem = nn.Sequential(nn.Conv3d(in_channels, width, 3, 2, 1), nn.BatchNorm3d(width),
-                                  nn.ReLU())
-        self.stage1 = nn.Sequential(nn.Conv3d(width, 2 * width, 3, 2, 1), nn.ReLU())
-
-    def forward(self, x):
-        a = self.stem(x)
-        return [a, self.stage1(a)]
-
-
-@MODELS.register_module(force=True)
-class NDToyUNet3D(BaseEncoderDecoder):
-    """The smallest 3-D encoder-decoder that follows the protocol (tests only)."""
-
-    spatial_dims = 3
-    encoder_prefixes = ('enc.', )
-    decoder_prefixes = ('dec.', 'head.')
-
-    def __init__(self, in_channels: int = 1, width: int = 4, out_channels: int = 1,
-                 activation='sigmoid', with_decoder: bool = True) -> None:
-        super().__init__()
-        self.width, self.with_decoder = width, with_decoder
-        self.enc = _Encoder3D(in_channels, width)
-        if with_decoder:
-            self.dec = nn.ConvTranspose3d(2 * width, width, 2, stride=2)
-            self.head = nn.Sequential(nn.Upsample(scale_factor=2),
-                                      nn.Conv3d(2 * width, out_channels, 1),
-                                      nn.Sigmoid() if activation == 'sigmoid' else nn.Identity())
-
-    @property
-    def out_channels(self):
-        return [self.width, 2 * self.width]
-
-    @property
-    def input_multiple(self):
-        return (4, 4, 4)
-
-    def encoder_module(self):
-        return self.enc
-
-    def encoder_stages(self):
-        return [[self.enc.stem], [self.enc.stage1]]
-
-    def forward_decoder(self, features):
-        self.require_decoder()
-        a, b = features
-        return self.head(torch.cat([a, self.dec(b)], dim=1))
+from toy_backbones import NDToyUNet3D
 
 
 def _samples(targets=None, labels=None, n=None):

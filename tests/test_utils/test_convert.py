@@ -157,3 +157,39 @@ def test_wrong_verify_arch_names_the_architecture_of_the_checkpoint(tmp_path):
     assert out.returncode == 1 and not dst.exists()
     assert 'looks like resnet18, not resnet34' in out.stderr
     assert len(out.stderr.strip().splitlines()) <= 10, out.stderr
+
+
+def test_protocol_prefixes_split_checkpoints_of_any_backbone():
+    """The readers take a backbone's protocol prefixes; smp's are the default and give the
+    same output as before."""
+    from dira_mm.models.backbones import ResNetUNet
+    from dira_mm.models.utils.pretrained import (encoder_weights_from_checkpoint,
+                                                 unet_weights_from_checkpoint)
+    from dira_mm.utils.convert import SMP_DECODER_PREFIXES, SMP_ENCODER_PREFIXES, to_format
+
+    unet = ResNetUNet('resnet18', encoder_depth=3, decoder_channels=(16, 8, 4))
+    state = {'ssl.backbone.' + k: v for k, v in unet.state_dict().items()}
+    state['ssl.queue'] = torch.zeros(4, 8)
+    default, used = extract_unet({'state_dict': state})
+    explicit, _ = extract_unet({'state_dict': state}, 'auto', unet.encoder_prefixes)
+    assert used == 'ssl.backbone.' and list(default) == list(explicit)
+    assert (SMP_ENCODER_PREFIXES, SMP_DECODER_PREFIXES) == (unet.encoder_prefixes,
+                                                            unet.decoder_prefixes)
+    tv = to_format(default, 'torchvision')
+    assert list(tv) == [k[len('encoder.'):] for k in default if k.startswith('encoder.')]
+    assert all(torch.equal(tv[k[len('encoder.'):]], default[k]) for k in default
+               if k.startswith('encoder.'))
+
+    # a Genesis-like layout: several encoder prefixes, no "encoder." key at all
+    genesis = {'backbone.down_tr64.w': torch.ones(1), 'backbone.down_tr128.w': torch.ones(2),
+               'backbone.up_tr64.w': torch.ones(3), 'backbone.out_tr.w': torch.ones(4),
+               'neck.w': torch.ones(5)}
+    enc, dec = ('down_tr64.', 'down_tr128.'), ('up_tr64.', 'out_tr.')
+    with pytest.raises(WeightConversionError, match='No U-Net'):
+        find_unet_prefix(genesis)
+    assert find_unet_prefix(genesis, encoder_prefixes=enc) == 'backbone.'
+    weights, fmt, _ = unet_weights_from_checkpoint(genesis, encoder_prefixes=enc)
+    assert sorted(weights) == ['down_tr128.w', 'down_tr64.w', 'out_tr.w', 'up_tr64.w']
+    kept, unused, _ = encoder_weights_from_checkpoint(genesis, 'auto', enc, dec)
+    assert sorted(kept) == ['down_tr128.w', 'down_tr64.w']
+    assert sorted(unused) == ['out_tr.w', 'up_tr64.w']
