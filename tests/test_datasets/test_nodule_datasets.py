@@ -59,6 +59,49 @@ def test_pos_neg_crop_ratio_and_seeding():
     assert a == b
 
 
+def test_segmentation_crops_in_pipeline(demo):
+    ds = DATASETS.build(dict(type='NoduleSegmentationDataset', data_root=demo['out_dir'],
+                             ann_file='train.txt', data_prefix=dict(img_path='ct'), seed=3,
+                             pipeline=[dict(type='RandPosNegCrop', size=(16, 16, 8), pos=1,
+                                            neg=0, num_samples=2),
+                                       dict(type='PackVolumeSegInputs')]))
+    a, b = ds[0], ds[0]
+    assert a['inputs'].shape == (2, 1, 16, 16, 8)
+    assert a['data_samples'].gt_mask.shape == (2, 1, 16, 16, 8)
+    assert np.array_equal(a['inputs'].numpy(), b['inputs'].numpy())  # (seed, epoch, idx)
+    # pos only: every patch holds nodule voxels
+    assert all(int(m.sum()) > 0 for m in a['data_samples'].gt_mask)
+    ds.set_epoch(1)
+    assert ds[0]['data_samples'].metainfo['crop_centers'] != \
+        a['data_samples'].metainfo['crop_centers']
+
+
+def test_pos_neg_crop_image_threshold():
+    vol = np.zeros((1, 24, 24, 24), np.float32)
+    vol[0, 12:] = 0.5  # the 'body' is x >= 12; background centres must fall there
+    mask = np.zeros((1, 24, 24, 24), np.uint8)
+    mask[0, 20, 20, 20] = 1
+    crop = RandPosNegCrop(size=(4, 4, 4), pos=0, neg=1, image_threshold=0.0)
+    for i in range(20):
+        res = crop.transform(dict(img=vol, gt_mask=mask, rng=np.random.default_rng(i)))
+        assert res['crop_centers'][0][0] >= 12
+
+
+def test_mask_off_grid_is_skipped(demo, tmp_path):
+    import shutil
+
+    import nibabel as nib
+    root = tmp_path / 'd'
+    shutil.copytree(demo['out_dir'], root)
+    name = open(root / 'train.txt').read().split()[0]
+    mask = root / 'ct' / name.replace('.nii.gz', '_mask.nii.gz')
+    nib.save(nib.Nifti1Image(np.zeros((8, 8, 8), np.uint8), np.eye(4)), str(mask))
+    ds = DATASETS.build(dict(type='NoduleSegmentationDataset', data_root=str(root),
+                             ann_file='train.txt', data_prefix=dict(img_path='ct'),
+                             pipeline=[dict(type='PackVolumeSegInputs')]))
+    assert ds[0]['data_samples'].metainfo['skipped'] == 1
+
+
 def test_classification_cubes(demo):
     import csv
     ds = DATASETS.build(dict(type='NoduleClassificationDataset', data_root=demo['out_dir'],
@@ -105,6 +148,19 @@ def test_crop_with_padding():
     assert out.shape == (4, 3, 4)
     assert np.all(out[:2] == -1000) and np.all(out[:, :, 3] == -1000)
     assert np.array_equal(out[2:, :, :3], vol[0:2, 1:4, 3:6])
+
+
+def test_bad_arguments(demo):
+    common = dict(type='NoduleClassificationDataset', data_root=demo['out_dir'],
+                  ann_file='candidates.csv', data_prefix=dict(img_path='ct'))
+    with pytest.raises(ValueError, match='coord_frame'):
+        DATASETS.build(dict(common, coord_frame='XYZ'))
+    with pytest.raises(ValueError, match='window'):
+        DATASETS.build(dict(common, window=(1000, -1000)))
+    with pytest.raises(FileNotFoundError, match='split_file'):
+        DATASETS.build(dict(common, split_file='nope.txt'))
+    with pytest.raises(ValueError, match='pos and neg'):
+        RandPosNegCrop(pos=0, neg=0)
 
 
 def test_bad_label_column(demo):

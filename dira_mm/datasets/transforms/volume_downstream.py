@@ -54,10 +54,15 @@ class RandPosNegCrop(BaseTransform):
         neg (float): Weight of background-centred patches. Defaults to 1.
         num_samples (int): Patches per call. Defaults to 1.
         allow_smaller (bool): Allow volumes smaller than ``size``. Defaults to True.
+        image_threshold (float, optional): When set, background centres are drawn only where
+            ``img > image_threshold`` (MONAI's ``image_key``/``image_threshold``), e.g. 0.0 on a
+            [-1000, 1000] HU window keeps them out of the air around the body. Defaults to None
+            (any background voxel).
     """
 
     def __init__(self, size: Sequence[int] = (64, 64, 32), pos: float = 1.0, neg: float = 1.0,
-                 num_samples: int = 1, allow_smaller: bool = True) -> None:
+                 num_samples: int = 1, allow_smaller: bool = True,
+                 image_threshold: Optional[float] = None) -> None:
         from monai.transforms import RandCropByPosNegLabeld
         if pos < 0 or neg < 0 or pos + neg <= 0:
             raise ValueError(f'RandPosNegCrop: pos and neg must be >= 0 with a positive sum, '
@@ -68,9 +73,13 @@ class RandPosNegCrop(BaseTransform):
         self.pos, self.neg = float(pos), float(neg)
         self.num_samples = int(num_samples)
         self.allow_smaller = bool(allow_smaller)
+        self.image_threshold = None if image_threshold is None else float(image_threshold)
+        extra = {} if self.image_threshold is None else dict(
+            image_key='img', image_threshold=self.image_threshold)
         self._crop = RandCropByPosNegLabeld(
             keys=['img', 'gt_mask'], label_key='gt_mask', spatial_size=self.size, pos=self.pos,
-            neg=self.neg, num_samples=self.num_samples, allow_smaller=self.allow_smaller)
+            neg=self.neg, num_samples=self.num_samples, allow_smaller=self.allow_smaller,
+            **extra)
 
     def transform(self, results: dict) -> dict:
         img, mask = results.get('img'), results.get('gt_mask')
@@ -98,7 +107,8 @@ class RandPosNegCrop(BaseTransform):
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(size={self.size}, pos={self.pos}, neg={self.neg}, '
-                f'num_samples={self.num_samples}, allow_smaller={self.allow_smaller})')
+                f'num_samples={self.num_samples}, allow_smaller={self.allow_smaller}, '
+                f'image_threshold={self.image_threshold})')
 
 
 def _stack_or_one(value, what: str, spatial_dims: Optional[int]) -> torch.Tensor:
