@@ -119,12 +119,12 @@ def _views_3d(flip_keys=('img', 'target'), flip_prob=1.0, scale_prob=1.0, distor
     """3-D DiRAViews: identity crop (full roi, same size), a flip of axis 0, a brightness
     scale on the view only."""
     crop = dict(type='MONAITransforms', keys=('img', ), transforms=[
-        dict(type='RandScaleCropd', keys=['img'], roi_scale=1.0, max_roi_scale=1.0,
+        dict(monai='RandScaleCropd', keys=['img'], roi_scale=1.0, max_roi_scale=1.0,
              random_size=False),
-        dict(type='Resized', keys=['img'], spatial_size=(12, 10, 8), mode='trilinear')])
+        dict(monai='Resized', keys=['img'], spatial_size=(12, 10, 8), mode='trilinear')])
     view = dict(type='MONAITransforms', transforms=[
-        dict(type='RandFlipd', keys=list(flip_keys), prob=flip_prob, spatial_axis=0),
-        dict(type='RandScaleIntensityd', keys=['img'], factors=(0.5, 0.5), prob=scale_prob)])
+        dict(monai='RandFlipd', keys=list(flip_keys), prob=flip_prob, spatial_axis=0),
+        dict(monai='RandScaleIntensityd', keys=['img'], factors=(0.5, 0.5), prob=scale_prob)])
     return TRANSFORMS.build(dict(type='DiRAViews', spatial_dims=3, crop=crop,
                                  view_pipeline=[view], distortion=distortion,
                                  keep_clean=True))
@@ -160,4 +160,6 @@ def test_monai_transforms_seeded_per_sample():
     distinct = {tuple(np.round([v.sum() for v in r['img']], 3)) for r in runs[2:]}
     assert len(distinct) > 1  # other generators -> other draws
     with pytest.raises(ValueError, match='not a transform of monai.transforms'):
-        TRANSFORMS.build(dict(type='MONAITransforms', transforms=[dict(type='NoSuchd')]))
+        TRANSFORMS.build(dict(type='MONAITransforms', transforms=[dict(monai='NoSuchd')]))
+    with pytest.raises(ValueError, match='with `monai=`'):  # `type` is dira_mm's registry key
+        TRANSFORMS.build(dict(type='MONAITransforms', transforms=[dict(type='RandFlipd')]))

@@ -251,6 +251,9 @@ def _luna_tree(root, subsets=(0, 5)):
 
 
 def test_base_configs_build_and_run(tmp_path):
+    from dira_mm.utils.preflight import check_types
+    for name in ('luna16_genesis', 'luna16_transvw', 'luna16_dira_views', 'volume_folder'):
+        assert check_types(Config.fromfile(osp.join(CONFIGS, f'{name}.py'))) == [], name
     _luna_tree(tmp_path)
     cfg = Config.fromfile(osp.join(CONFIGS, 'luna16_genesis.py'))
     train = cfg.train_dataloader

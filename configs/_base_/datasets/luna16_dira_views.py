@@ -14,9 +14,9 @@ _crop = dict(
     type='MONAITransforms',
     keys=('img', ),
     transforms=[
-        dict(type='RandScaleCropd', keys=['img'], roi_scale=0.6, max_roi_scale=1.0,
+        dict(monai='RandScaleCropd', keys=['img'], roi_scale=0.6, max_roi_scale=1.0,
              random_size=True),
-        dict(type='Resized', keys=['img'], spatial_size=cube_size, mode='trilinear'),
+        dict(monai='Resized', keys=['img'], spatial_size=cube_size, mode='trilinear'),
     ])
 view_pipeline = [
     dict(
@@ -24,12 +24,12 @@ view_pipeline = [
         keys=('img', 'target'),
         transforms=[
             # remove 'target' from these keys for the official never-flipped target
-            dict(type='RandFlipd', keys=['img', 'target'], prob=0.5, spatial_axis=0),
-            dict(type='RandScaleIntensityd', keys=['img'], factors=0.4, prob=0.8),
-            dict(type='RandScaleIntensityFixedMeand', keys=['img'], factors=0.4, prob=0.8),
-            dict(type='RandGaussianSmoothd', keys=['img'], sigma_x=(0.1, 2.0),
+            dict(monai='RandFlipd', keys=['img', 'target'], prob=0.5, spatial_axis=0),
+            dict(monai='RandScaleIntensityd', keys=['img'], factors=0.4, prob=0.8),
+            dict(monai='RandScaleIntensityFixedMeand', keys=['img'], factors=0.4, prob=0.8),
+            dict(monai='RandGaussianSmoothd', keys=['img'], sigma_x=(0.1, 2.0),
                  sigma_y=(0.1, 2.0), sigma_z=(0.1, 2.0), prob=0.5),
-            dict(type='ScaleIntensityRanged', keys=['img'], a_min=0.0, a_max=1.0, b_min=0.0,
+            dict(monai='ScaleIntensityRanged', keys=['img'], a_min=0.0, a_max=1.0, b_min=0.0,
                  b_max=1.0, clip=True),
         ])
 ]

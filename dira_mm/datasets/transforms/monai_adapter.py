@@ -14,15 +14,20 @@ __all__ = ['MONAITransforms']
 
 
 def _build_monai(cfg: Union[dict, object]):
-    """A MONAI transform from ``dict(type='RandFlipd', ...)`` (a name in
-    ``monai.transforms``) or an already built one. Dictionary transforms get
+    """A MONAI transform from ``dict(monai='RandFlipd', ...)`` (a name in
+    ``monai.transforms``; the key is ``monai``, not ``type``, because ``type`` names a
+    dira_mm registry entry and is checked against it by the config preflight) or an already
+    built one. Dictionary transforms get
     ``allow_missing_keys=True`` unless the config says otherwise, so one view pipeline serves
     the view that carries the restoration ``target`` and the one that does not."""
     import monai.transforms as mt
     if not isinstance(cfg, dict):
         return cfg
     cfg = copy.deepcopy(cfg)
-    name = cfg.pop('type', None)
+    if 'type' in cfg:
+        raise ValueError(f"MONAITransforms: name the MONAI transform with `monai=` (e.g. "
+                         f"dict(monai='RandFlipd', keys=['img'])), not `type=` (got {cfg!r})")
+    name = cfg.pop('monai', None)
     cls = getattr(mt, name, None) if isinstance(name, str) else None
     if cls is None or not isinstance(cls, type):
         raise ValueError(f'MONAITransforms: {name!r} is not a transform of monai.transforms '
@@ -57,8 +62,9 @@ class MONAITransforms(BaseTransform):
     Arrays are channel-first ``(C, *spatial)``, MONAI's convention.
 
     Args:
-        transforms (Sequence[dict]): MONAI dictionary transform configs (``type`` = a name in
-            ``monai.transforms``) or transform objects.
+        transforms (Sequence[dict]): MONAI dictionary transform configs, ``monai`` = a name
+            in ``monai.transforms`` (e.g. ``dict(monai='RandFlipd', keys=['img', 'target'],
+            prob=0.5, spatial_axis=0)``), or transform objects.
         keys (Sequence[str]): The ``results`` keys passed to MONAI. Defaults to
             ``('img', 'target')``.
     """
