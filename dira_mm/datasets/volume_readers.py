@@ -115,8 +115,8 @@ def _to_ras(path, data: np.ndarray, affine_ras: np.ndarray, fmt: str, nonfinite:
     """Reorient ``data`` (with its RAS+ affine) to the closest canonical RAS axes.
 
     The reorientation is a view; the conversion to a C-contiguous, writable float32 array is
-    the one copy (none when ``data`` already is one). ``check_finite=False`` (integer sources) skips the NaN/Inf test,
-    which integers cannot fail.
+    the one copy (none when ``data`` already is one). ``check_finite=False`` (integer
+    sources) skips the NaN/Inf test, which integers cannot fail.
     """
     import nibabel as nib
     from nibabel.orientations import (apply_orientation, aff2axcodes, inv_ornt_aff,

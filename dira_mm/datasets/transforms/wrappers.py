@@ -61,7 +61,8 @@ class DiRAViews(BaseTransform):
     distortion (e.g. ``GenesisDistortion(flip_prob=0)``) never replaces it. Per-view
     ``distortion_boxes`` of undistorted views are ``(0, 2 * spatial_dims)``.
 
-    Required keys: ``img`` (``(H, W)`` uint8; ``(C, X, Y, Z)`` float with ``spatial_dims=3``). Modified keys: ``img`` (list of views),
+    Required keys: ``img`` (``(H, W)`` uint8; ``(C, X, Y, Z)`` float with
+    ``spatial_dims=3``). Modified keys: ``img`` (list of views),
     ``img_shape`` (of a view). Added keys: ``target`` (when ``with_target``), ``clean``
     (when ``keep_clean``), and per-view lists ``crop_bbox``, ``flip``,
     ``flip_direction``, ``distortion``, ``distortion_boxes`` (``distortion`` is
