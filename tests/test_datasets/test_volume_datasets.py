@@ -177,17 +177,39 @@ def _loader_batches(ds, workers):
     return [b for b in loader]
 
 
-def test_determinism_across_workers_and_epochs(tmp_path):
+def _views_pipeline():
+    """Genesis cubes -> two MONAI-augmented views (3-D DiRA), tiny."""
+    crop = dict(type='MONAITransforms', keys=('img', ), transforms=[
+        dict(monai='RandScaleCropd', keys=['img'], roi_scale=0.6, max_roi_scale=1.0,
+             random_size=True),
+        dict(monai='Resized', keys=['img'], spatial_size=(8, 8, 4), mode='trilinear')])
+    view = dict(type='MONAITransforms', transforms=[
+        dict(monai='RandFlipd', keys=['img', 'target'], prob=0.5, spatial_axis=0),
+        dict(monai='RandScaleIntensityd', keys=['img'], factors=0.4, prob=0.8),
+        dict(monai='RandGaussianSmoothd', keys=['img'], prob=0.5)])
+    return [dict(type='LoadVolume'),
+            dict(type='RandomCubes', size=(10, 10, 6), border=(2, 2, 1)),
+            dict(type='DiRAViews', spatial_dims=3, crop=crop, view_pipeline=[view],
+                 distortion=dict(type='GenesisDistortion', flip_prob=0.0,
+                                 shuffle_windows=50)),
+            dict(type='PackDiRAInputs', spatial_dims=3)]
+
+
+@pytest.mark.parametrize('pipeline', ['genesis', 'dira_views'])
+def test_determinism_across_workers_and_epochs(tmp_path, pipeline):
     for i in range(2):
         _nifti(tmp_path / f'v{i}.nii', _ct((16, 16, 10), i))
-    ds = VolumeFolderDataset(data_root=str(tmp_path), cubes_per_volume=3,
-                             pipeline=_cube_pipeline(), seed=11)
+    ds = VolumeFolderDataset(
+        data_root=str(tmp_path), cubes_per_volume=3, seed=11,
+        pipeline=_cube_pipeline() if pipeline == 'genesis' else _views_pipeline())
     a = _loader_batches(ds, 0)
     b = _loader_batches(ds, 2)
     assert len(a) == len(b) == 2
     for x, y in zip(a, b):
         assert x['inputs'][0].shape == (3, 1, 8, 8, 4) and x['inputs'][0].dtype == torch.float32
-        assert torch.equal(x['inputs'][0], y['inputs'][0])
+        assert len(x['inputs']) == len(y['inputs']) == (1 if pipeline == 'genesis' else 2)
+        for vx, vy in zip(x['inputs'], y['inputs']):
+            assert torch.equal(vx, vy)
         tx = torch.stack([d.target for d in x['data_samples']])
         ty = torch.stack([d.target for d in y['data_samples']])
         assert torch.equal(tx, ty)
