@@ -17,7 +17,8 @@ _STEP = re.compile(r'_(epoch|iter)_(\d+)\.pth$')
 class RunSummaryHook(Hook):
     """Logs, after training, the work_dir, the last and best checkpoints (with the best
     epoch and score), the reconstruction pictures, the final training losses and the next
-    commands (``tools/test.py``, ``extract_unet.py``, ``plot_curves.py``).
+    commands (``tools/test.py``, the exporter of the backbone (``extract_unet.py`` or
+    ``export_3d.py``), ``plot_curves.py``).
 
     A run otherwise ends on the last validation line, and a new user has to find the
     checkpoints, the pictures and the follow-up tools by reading the docs. The losses are
@@ -134,16 +135,34 @@ class RunSummaryHook(Hook):
             lines.append(f'    python tools/test.py {self.config_path(runner)} {ckpt}')
             from dira_mm.models.algorithms.base import BaseSelfSupervisor
             algo = get_ssl_algorithm(runner.model)
-            backbone = getattr(algo, 'backbone', None)
             # pre-training only: the fine-tuned classifiers and segmentors are the end product
-            if isinstance(algo, BaseSelfSupervisor) and hasattr(backbone, 'with_decoder'):
-                fmt = 'smp' if backbone.with_decoder else 'torchvision'
-                out = osp.join(runner.work_dir, 'unet.pth' if fmt == 'smp' else 'encoder.pth')
-                lines.append(f'    python tools/model_converters/extract_unet.py {ckpt} {out}'
-                             f' --format {fmt}')
+            if isinstance(algo, BaseSelfSupervisor):
+                export = self.export_command(getattr(algo, 'backbone', None), ckpt,
+                                             runner.work_dir)
+                if export:
+                    lines.append(f'    {export}')
         lines.append(f'    python tools/analysis_tools/plot_curves.py {runner.work_dir} '
                      f'--out {osp.join(runner.work_dir, "curves.png")}')
         return '\n'.join(lines)
+
+    @staticmethod
+    def export_command(backbone, ckpt: str, work_dir: str) -> Optional[str]:
+        """The exporter command for ``backbone``'s weights, or None for a backbone that
+        has no exporter (2-D ResNet U-Net: ``extract_unet.py``; 3-D U-Nets:
+        ``export_3d.py`` in the format its consumers load)."""
+        from dira_mm.models.backbones import GenesisUNet3D, ResNetUNet, ResNetUNet3D
+        if isinstance(backbone, ResNetUNet):
+            fmt = 'smp' if backbone.with_decoder else 'torchvision'
+            out = osp.join(work_dir, 'unet.pth' if fmt == 'smp' else 'encoder.pth')
+            return f'python tools/model_converters/extract_unet.py {ckpt} {out} --format {fmt}'
+        if isinstance(backbone, ResNetUNet3D):
+            fmt = 'flexible_unet' if backbone.with_decoder else 'monai_resnet'
+            out = osp.join(work_dir, 'unet3d.pth' if backbone.with_decoder else 'encoder3d.pth')
+        elif isinstance(backbone, GenesisUNet3D):
+            fmt, out = 'genesis', osp.join(work_dir, 'genesis_unet3d.pt')
+        else:
+            return None
+        return f'python tools/model_converters/export_3d.py {ckpt} {out} --format {fmt}'
 
     @master_only
     def after_run(self, runner) -> None:
