@@ -1,4 +1,5 @@
-"""Dice score of binary segmentations at a threshold, per image and over the data set."""
+"""Dice score of binary segmentations at a threshold, per image (or volume), per class and
+over the data set."""
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -38,13 +39,18 @@ class DiceMetric(BaseMetric):
             None to leave such images out of ``dice``.
         collect_device: where results are gathered across processes ('cpu' or 'gpu').
         prefix: prefix of the metric names ('' gives ``dice``, as ``save_best`` expects).
+        classes: names of the channels for per-class scores, or None (none reported).
     """
 
     default_prefix = ''
 
     def __init__(self, threshold: Optional[float] = 0.5, empty_score: Optional[float] = 1.0,
-                 collect_device: str = 'cpu', prefix: Optional[str] = None) -> None:
+                 collect_device: str = 'cpu', prefix: Optional[str] = None,
+                 classes: Optional[Sequence[str]] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
+        self.classes = None if classes is None else tuple(str(c) for c in classes)
+        if self.classes is not None and len(set(self.classes)) != len(self.classes):
+            raise ValueError(f'DiceMetric: classes must be distinct names, got {classes}.')
         if threshold is not None and not 0.0 <= threshold <= 1.0:
             raise ValueError(f'DiceMetric: threshold must be in [0, 1] or None, got {threshold}.')
         self.threshold = threshold
@@ -72,8 +78,19 @@ class DiceMetric(BaseMetric):
             if pred.shape != gt.shape:
                 raise ValueError(f'DiceMetric: prediction {tuple(pred.shape)} and ground truth '
                                  f'{tuple(gt.shape)} differ in shape.')
-            self.results.append(dict(inter=int((pred & gt).sum()), pred=int(pred.sum()),
-                                     gt=int(gt.sum())))
+            result = dict(inter=int((pred & gt).sum()), pred=int(pred.sum()),
+                          gt=int(gt.sum()))
+            if self.classes is not None:
+                if pred.dim() < 2 or pred.shape[0] != len(self.classes):
+                    raise ValueError(
+                        f'DiceMetric: {len(self.classes)} classes {self.classes} but the '
+                        f'prediction has shape {tuple(pred.shape)} (channels first); set '
+                        'val_evaluator.classes to one name per output channel.')
+                flat_p, flat_g = pred.flatten(1), gt.flatten(1)
+                result['per_class'] = [
+                    (int((p & g).sum()), int(p.sum()), int(g.sum()))
+                    for p, g in zip(flat_p, flat_g)]
+            self.results.append(result)
 
     def _dice(self, inter: int, total: int) -> Optional[float]:
         return self.empty_score if total == 0 else 2.0 * inter / total
@@ -84,7 +101,18 @@ class DiceMetric(BaseMetric):
         inter = sum(r['inter'] for r in results)
         total = sum(r['pred'] + r['gt'] for r in results)
         pooled = self._dice(inter, total)
-        return dict(
+        metrics = dict(
             dice=100.0 * float(np.mean(scores)) if scores else float('nan'),
             dice_global=100.0 * pooled if pooled is not None else float('nan'),
             num_empty=float(sum(r['gt'] == 0 for r in results)))
+        for c, name in enumerate(self.classes or ()):
+            counts = [r['per_class'][c] for r in results]
+            per_image = [self._dice(i, p + g) for i, p, g in counts]
+            per_image = [d for d in per_image if d is not None]
+            pooled_c = self._dice(sum(i for i, _, _ in counts),
+                                  sum(p + g for _, p, g in counts))
+            metrics[f'dice/{name}'] = (100.0 * float(np.mean(per_image)) if per_image
+                                       else float('nan'))
+            metrics[f'dice_global/{name}'] = (100.0 * pooled_c if pooled_c is not None
+                                              else float('nan'))
+        return metrics

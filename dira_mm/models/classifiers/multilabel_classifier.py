@@ -10,6 +10,8 @@ from dira_mm.registry import MODELS
 from dira_mm.structures import DiRADataSample
 from dira_mm.utils.convert import WeightConversionError
 from ..backbones.base_backbone import BaseEncoderDecoder
+from ..utils.backbone_weights import check_dimensionality, unet_weights_for, \
+    uses_genesis_layout
 from ..utils.builder import build_module
 from ..utils.load_checked import load_checked
 from ..utils.nonfinite import NonFiniteLossCheckMixin
@@ -188,11 +190,20 @@ class MultiLabelClassifier(NonFiniteLossCheckMixin, BaseModel):
             raise FileNotFoundError(f'model.pretrained: {err}') from None
         bb = self.backbone
         try:
-            weights, unused, source = encoder_weights_from_checkpoint(
-                checkpoint, prefix, getattr(bb, 'encoder_prefixes', ('encoder.', )),
-                getattr(bb, 'decoder_prefixes', None))
+            if uses_genesis_layout(bb):  # Models Genesis / TransVW files, module. etc.
+                unet, source = unet_weights_for(bb, checkpoint, prefix)
+                enc = tuple(bb.encoder_prefixes)
+                weights = {k: v for k, v in unet.items() if k.startswith(enc)}
+                unused = {k: v for k, v in unet.items() if not k.startswith(enc)}
+            else:
+                weights, unused, source = encoder_weights_from_checkpoint(
+                    checkpoint, prefix, getattr(bb, 'encoder_prefixes', ('encoder.', )),
+                    getattr(bb, 'decoder_prefixes', None))
         except WeightConversionError as err:
             raise WeightConversionError(f'model.pretrained "{filename}": {err}') from None
+        if isinstance(bb, BaseEncoderDecoder):
+            check_dimensionality(bb, weights, f'MultiLabelClassifier: model.pretrained '
+                                 f'"{filename}"')
         # decoder/head weights load too if this backbone has them (e.g. with a decoder);
         # the others are reported as not used
         converted = {'backbone.' + k: v for k, v in {**weights, **unused}.items()}

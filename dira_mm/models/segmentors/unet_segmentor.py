@@ -15,8 +15,10 @@ from dira_mm.utils.convert import WeightConversionError
 from ..backbones.base_backbone import BaseEncoderDecoder
 from ..utils.load_checked import load_checked
 from ..utils.nonfinite import NonFiniteLossCheckMixin
-from ..utils.pretrained import read_pretrained, unet_weights_from_checkpoint
+from ..utils.pretrained import read_pretrained
 from .seg_data_preprocessor import SegDataPreprocessor
+from .sliding_window import check_test_cfg, sliding_window_logits
+from ..utils.backbone_weights import check_dimensionality, unet_weights_for
 
 __all__ = ['UNetSegmentor']
 
@@ -78,6 +80,13 @@ class UNetSegmentor(NonFiniteLossCheckMixin, BaseModel):
             officially).
         threshold: probability above which ``pred_mask`` is foreground.
         data_preprocessor: defaults to ``SegDataPreprocessor`` (gray to 3 channels, [0, 1]).
+        test_cfg: how ``predict`` runs the network (mmseg's name and modes):
+            ``dict(mode='whole')`` (default) one forward pass of the whole input;
+            ``dict(mode='slide', roi_size=(64, 64, 32), overlap=0.5, sw_batch_size=4,
+            blend_mode='gaussian', sigma_scale=0.125, padding_mode='constant')`` MONAI's
+            ``sliding_window_inference`` over windows of ``roi_size`` (each a multiple of
+            the backbone's ``input_multiple``), blended by a Gaussian or constant weight;
+            whole CT volumes are segmented this way. See :mod:`.sliding_window`.
         init_cfg: mmengine init config.
     """
 
@@ -92,6 +101,7 @@ class UNetSegmentor(NonFiniteLossCheckMixin, BaseModel):
                  bce_weight: float = 0.0,
                  threshold: float = 0.5,
                  data_preprocessor: Optional[Union[dict, nn.Module]] = None,
+                 test_cfg: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         if not isinstance(data_preprocessor, nn.Module):
             data_preprocessor = MODELS.build(
@@ -131,6 +141,7 @@ class UNetSegmentor(NonFiniteLossCheckMixin, BaseModel):
         self.bce_weight = float(bce_weight)
         self.threshold = float(threshold)
         self.pretrained_report: Optional[dict] = None
+        self.test_cfg = check_test_cfg(test_cfg, self.backbone, 'UNetSegmentor')
         if self.freeze_encoder:
             self.backbone.encoder_module().requires_grad_(False)
             self.backbone.encoder_module().eval()
@@ -171,11 +182,11 @@ class UNetSegmentor(NonFiniteLossCheckMixin, BaseModel):
                     'None to train from random weights.')
             checkpoint = read_pretrained(checkpoint)
         try:
-            unet, fmt, _ = unet_weights_from_checkpoint(
-                checkpoint, self.prefix, self.backbone.encoder_prefixes)
+            unet, fmt = unet_weights_for(self.backbone, checkpoint, self.prefix)
         except WeightConversionError as err:
             raise WeightConversionError(f'model.pretrained "{source}": {err}') from None
         bb = self.backbone
+        check_dimensionality(bb, unet, f'UNetSegmentor: model.pretrained "{source}"')
         enc_prefixes, dec_prefixes = tuple(bb.encoder_prefixes), tuple(bb.decoder_prefixes)
         # the output head (the decoder prefix of the head, smp's ``segmentation_head.``) is
         # new: ``num_classes`` outputs, where pre-training restored the image
@@ -216,14 +227,18 @@ class UNetSegmentor(NonFiniteLossCheckMixin, BaseModel):
     # ------------------------------------------------------------------ forward
     def forward(self, inputs: Tensor, data_samples: Optional[List[SegDataSample]] = None,
                 mode: str = 'tensor') -> Union[Tensor, Dict[str, Tensor], List[SegDataSample]]:
-        """``mode``: ``'tensor'`` (logits), ``'loss'`` (dict) or ``'predict'`` (samples)."""
+        """``mode``: ``'tensor'`` (logits), ``'loss'`` (dict) or ``'predict'`` (samples).
+
+        ``'predict'`` runs the network as ``test_cfg`` says (whole input or sliding window);
+        the other modes take the whole input.
+        """
+        if mode == 'predict':
+            return self.predict(self.inference(inputs), data_samples)
         logits = self.extract_logits(inputs)
         if mode == 'tensor':
             return logits
         if mode == 'loss':
             return self.loss(logits, data_samples)
-        if mode == 'predict':
-            return self.predict(logits, data_samples)
         raise RuntimeError(f'UNetSegmentor: invalid mode "{mode}" (tensor, loss or predict).')
 
     def extract_logits(self, inputs: Tensor) -> Tensor:
@@ -243,6 +258,15 @@ class UNetSegmentor(NonFiniteLossCheckMixin, BaseModel):
                              f'multiple of {shown}; resize to such a size in the pipeline '
                              '(SegResize).')
         return self.backbone(inputs)
+
+    def inference(self, inputs: Tensor) -> Tensor:
+        """Logits of ``inputs`` by ``test_cfg``: one pass (``'whole'``) or MONAI's sliding
+        window (``'slide'``, any input size: windows are padded where the input is smaller
+        than ``roi_size``)."""
+        if self.test_cfg['mode'] == 'whole':
+            return self.extract_logits(inputs)
+        self.backbone.check_input(inputs)
+        return sliding_window_logits(self.extract_logits, inputs, self.test_cfg)
 
     def loss(self, logits: Tensor, data_samples: Sequence[SegDataSample]) -> Dict[str, Tensor]:
         """Dice loss (and weighted BCE) of the batch."""
