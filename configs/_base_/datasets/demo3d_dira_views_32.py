@@ -12,7 +12,7 @@ _base_ = ['./luna16_dira_views.py']
 
 data_root = 'data/demo3d/'
 cube_size = (32, 32, 32)
-_cubes = dict(_base_.cubes, size=cube_size, border=(4, 4, 2), air_filter=False)
+cubes = dict(_base_.cubes, size=cube_size, border=(4, 4, 2), air_filter=False)
 _crop = dict(
     type='MONAITransforms',
     keys=('img', ),
@@ -21,22 +21,22 @@ _crop = dict(
              random_size=True),
         dict(monai='Resized', keys=['img'], spatial_size=cube_size, mode='trilinear'),
     ])
-_views = dict(_base_.views, crop=_crop)
-_pack = _base_.train_pipeline[-1]
-ct_pipeline = [dict(type='LoadVolume', window=(-1000, 1000)), _cubes, _views, _pack]
-mri_pipeline = [dict(type='LoadVolume', window=(0, 1)), _cubes, _views, _pack]
-val_pipeline = [ct_pipeline[0], _cubes, dict(_views, keep_clean=True), _pack]
+views = dict(_base_.views, crop=_crop)
+pack = _base_.train_pipeline[-1]
+ct_pipeline = [dict(type='LoadVolume', window=(-1000, 1000)), cubes, views, pack]
+mri_pipeline = [dict(type='LoadVolume', window=(0, 1)), cubes, views, pack]
+val_pipeline = [ct_pipeline[0], cubes, dict(views, keep_clean=True), pack]
 
 _folder = dict(type='VolumeFolderDataset', data_root=data_root, on_error='skip',
                fixed_cubes=False)
-_ct = dict(_folder, data_prefix=dict(img_path='ct/'), ann_file='train.txt',
-           cubes_per_volume=4, pipeline=ct_pipeline, seed=0)
-_mri = dict(_folder, data_prefix=dict(img_path='mri/'), ann_file='', cubes_per_volume=8,
-            pipeline=mri_pipeline, seed=1)
+ct_dataset = dict(_folder, data_prefix=dict(img_path='ct/'), ann_file='train.txt',
+                  cubes_per_volume=4, pipeline=ct_pipeline, seed=0)
+mri_dataset = dict(_folder, data_prefix=dict(img_path='mri/'), ann_file='', cubes_per_volume=8,
+                   pipeline=mri_pipeline, seed=1)
 _loader = dict(batch_size=8, num_workers=2, pin_memory=False, persistent_workers=False)
 train_dataloader = dict(_loader, drop_last=True,
                         dataset=dict(_delete_=True, type='ConcatDataset',
-                                     datasets=[_ct, _mri]))
+                                     datasets=[ct_dataset, mri_dataset]))
 val_dataloader = dict(
     _loader, drop_last=False,
     dataset=dict(_delete_=True, **dict(_folder, data_prefix=dict(img_path='ct/'),
