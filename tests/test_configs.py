@@ -77,8 +77,10 @@ def test_config_builds(path):
     model = MODELS.build(cfg.model)
     # the registered pipeline builds
     for key in ('train_dataloader', 'val_dataloader'):
-        for t in leaf_dataset_cfg(cfg[key].dataset).pipeline:  # through dataset wrappers
-            TRANSFORMS.build(t)
+        dataset = cfg[key].dataset  # a ConcatDataset: each of its datasets
+        for leaf in [leaf_dataset_cfg(d) for d in dataset.get('datasets', [dataset])]:
+            for t in leaf.pipeline:  # through dataset wrappers
+                TRANSFORMS.build(t)
     # optimizers: one wrapper, or generator + discriminator over the model's children
     ow_cfg = cfg.optim_wrapper.to_dict() if hasattr(cfg.optim_wrapper, 'to_dict') else \
         dict(cfg.optim_wrapper)
