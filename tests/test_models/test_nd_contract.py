@@ -175,7 +175,8 @@ def test_resnet_unet_protocol_prefixes_are_the_converters():
     keys = unet.state_dict().keys()
     assert all(unet.is_encoder_key(k) != unet.is_decoder_key(k) for k in keys)
     stages = unet.encoder_stages()
-    assert stages[0] == [unet.encoder.conv1, unet.encoder.bn1] and stages[2] == [unet.encoder.layer2]
+    assert stages[0] == [unet.encoder.conv1, unet.encoder.bn1]
+    assert stages[2] == [unet.encoder.layer2]
     with pytest.raises(ValueError, match='frozen_stages=7.*choose a value in'):
         unet.frozen_stage_modules(7)
 

@@ -17,7 +17,8 @@ class MomentumTargetMixin:
     ``MomentumUpdateHook`` looks for) over ``ModuleDict(encoder=backbone.encoder_module(),
     neck=neck)``: the backbone protocol's encoder module
     (:class:`~dira_mm.models.backbones.BaseEncoderDecoder`), 2-D or 3-D alike; the decoder
-    of a U-Net backbone is not copied, since the target never restores. :meth:`init_weights` starts the copy equal to the online modules,
+    of a U-Net backbone is not copied, since the target never restores.
+    :meth:`init_weights` starts the copy equal to the online modules,
     :meth:`momentum_update` moves it (``t = m t + (1 - m) o``; the hook calls it after each
     optimizer step) and :meth:`momentum_projection` runs it without gradients.
 
