@@ -319,6 +319,7 @@ def test_tiny_transvw_trains_through_the_runner(tmp_path):
     import json
     from mmengine.config import Config
     from mmengine.runner import Runner
+    from dira_mm.utils import isolate_run
     data = _tiny_transvw_data(tmp_path)
     cfg = Config.fromfile(osp.join(REPO, 'configs', 'transvw',
                                    'transvw_unet3d-slim_1xb8-adam-steplr-10e_demo.py'))
@@ -339,6 +340,7 @@ def test_tiny_transvw_trains_through_the_runner(tmp_path):
     cfg.visualizer.vis_backends = [dict(type='LocalVisBackend')]
     cfg.custom_hooks = []
     cfg.default_hooks.logger.interval = 1
+    isolate_run(cfg, 'transvw_tiny')  # own logger/visualizer: later runs must not share them
     runner = Runner.from_cfg(cfg)
     runner.train()
     scalars = [json.loads(line) for line in open(
