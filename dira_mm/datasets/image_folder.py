@@ -72,6 +72,24 @@ def iter_files(root: str, keep: KeepFiles, skip_hidden: bool = True) -> Iterator
             yield osp.join(dirpath, filename)
 
 
+def read_list_file(ann_file: str, owner: str, hint: str) -> List[str]:
+    """The first token of each non-blank line of a list file that is not a ``#`` comment.
+
+    Raises ``FileNotFoundError`` naming ``owner``'s ``ann_file`` and ``hint`` (what to set)
+    when the file does not exist.
+    """
+    if not osp.isfile(ann_file):
+        raise FileNotFoundError(
+            f'{owner}: `ann_file` "{osp.abspath(ann_file)}" does not exist. {hint}')
+    names = []
+    with open(ann_file, encoding='utf-8') as f:
+        for line in f:
+            tokens = line.split()
+            if tokens and not tokens[0].startswith('#'):
+                names.append(tokens[0])
+    return names
+
+
 def scan_files(root: str, keep: KeepFiles, skip_hidden: bool = True) -> List[str]:
     """The files of :func:`iter_files`, as sorted ``/``-separated paths relative to
     ``root``."""
@@ -158,18 +176,10 @@ class MedicalImageFolder(MedicalImageDataset):
 
     def _read_list(self) -> List[str]:
         """The first token of each non-blank, non-comment line of ``ann_file``."""
-        if not osp.isfile(self.ann_file):
-            raise FileNotFoundError(
-                f'{type(self).__name__}: `ann_file` "{osp.abspath(self.ann_file)}" does not '
-                'exist. Set `ann_file` to a list of image paths (relative to `data_root` '
-                "unless absolute), or to '' to scan the image folder.")
-        names = []
-        with open(self.ann_file, encoding='utf-8') as f:
-            for line in f:
-                tokens = line.split()
-                if tokens and not tokens[0].startswith('#'):
-                    names.append(tokens[0])
-        return names
+        return read_list_file(
+            self.ann_file, type(self).__name__,
+            'Set `ann_file` to a list of image paths (relative to `data_root` unless '
+            "absolute), or to '' to scan the image folder.")
 
     def _excluded(self, name: str) -> bool:
         return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.exclude)

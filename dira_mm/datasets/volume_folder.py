@@ -5,7 +5,7 @@ import os.path as osp
 from typing import List, Optional, Sequence, Union
 
 from dira_mm.registry import DATASETS
-from .image_folder import _has_dicom_magic, _walk
+from .image_folder import _has_dicom_magic, _walk, read_list_file
 from .volume_dataset import VolumeDataset
 
 __all__ = ['VolumeFolderDataset']
@@ -91,18 +91,10 @@ class VolumeFolderDataset(VolumeDataset):
         return sorted(n.replace(os.sep, '/') for n in names)
 
     def _read_list(self) -> List[str]:
-        if not osp.isfile(self.ann_file):
-            raise FileNotFoundError(
-                f'{type(self).__name__}: `ann_file` "{osp.abspath(self.ann_file)}" does not '
-                'exist. Set `ann_file` to a list of volume paths (files or DICOM series '
-                "folders, relative to the volume folder), or to '' to scan the folder.")
-        names = []
-        with open(self.ann_file, encoding='utf-8') as f:
-            for line in f:
-                tokens = line.split()
-                if tokens and not tokens[0].startswith('#'):
-                    names.append(tokens[0])
-        return names
+        return read_list_file(
+            self.ann_file, type(self).__name__,
+            'Set `ann_file` to a list of volume paths (files or DICOM series folders, '
+            "relative to the volume folder), or to '' to scan the folder.")
 
     def load_data_list(self) -> List[dict]:
         """Scan the volume folder (or read the list) and return the volumes' paths."""
