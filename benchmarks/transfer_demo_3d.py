@@ -74,7 +74,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--size', type=int, nargs=3, default=(96, 96, 48),
                         metavar=('X', 'Y', 'Z'), help='voxels per phantom')
     parser.add_argument('--pretrain-epochs', type=int, default=10)
-    parser.add_argument('--finetune-epochs', type=int, default=30)
+    parser.add_argument('--finetune-epochs', type=int, default=60)
     parser.add_argument('--fraction', type=float, default=1.0,
                         help='labelled fraction of train.txt for the transfer')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
