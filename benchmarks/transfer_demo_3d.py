@@ -1,4 +1,4 @@
-"""Does 3-D pre-training transfer? DiRA-TransVW and Models Genesis against random init, on CT phantoms.
+"""Does 3-D pre-training transfer? DiRA-TransVW and Models Genesis vs random init, on CT phantoms.
 
 The whole experiment on 2 CPU cores, with nothing downloaded:
 

@@ -58,9 +58,10 @@ class UNetSegmentor(NonFiniteLossCheckMixin, BaseModel):
     network has the sigmoid inside its head: the same function). ``loss``: Dice loss on the
     probabilities (official: over the whole batch, smoothing 1) plus, with
     ``bce_weight > 0``, that weight times the binary cross-entropy. ``predict``: one
-    :class:`SegDataSample` per image with ``pred_prob`` (float ``(C, H, W)``) and
-    ``pred_mask`` (uint8, ``pred_prob > threshold``) at the input resolution. ``tensor``:
-    the logits ``(N, C, H, W)``.
+    :class:`SegDataSample` per image (or volume) with ``pred_prob`` (float
+    ``(C, *spatial)``) and ``pred_mask`` (uint8, ``pred_prob > threshold``) at the input
+    resolution, the network run as ``test_cfg`` says (whole input, or MONAI's sliding
+    window for whole CT volumes). ``tensor``: the logits ``(N, C, *spatial)``.
 
     Args:
         backbone: backbone config; without ``type`` it extends ``ResNetUNet(encoder_name=
