@@ -114,7 +114,7 @@ SLIM_CUBE = (32, 32, 16)
 
 def slim_genesis(cfg: Config, base_channels: int = 2) -> Config:
     """The same DiRA-MoCo-v2 config on a slim GenesisUNet3D (base_channels 2: 32 channels at
-    the bottom) and 32x32x16 cubes: checkpoints of kilobytes instead of 175 MB."""
+    the bottom) and 32x32x16 cubes: checkpoints of about 1 MB instead of 175 MB."""
     disc = cfg.model.discriminative
     disc.backbone = dict(type='GenesisUNet3D', in_channels=1, out_channels=1,
                          base_channels=base_channels, activation='sigmoid')
