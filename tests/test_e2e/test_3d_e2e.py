@@ -27,26 +27,6 @@ PHANTOM_SIZE = (48, 48, 36)
 
 
 @pytest.fixture(autouse=True, scope='module')
-def memoised_config_text():
-    """mmengine formats the whole config with yapf each time it logs, dumps or checkpoints it
-    (7 times per run); for a 3-D config (~700 lines, four volume pipelines) that is 1-3 s
-    each on a shared 2-core machine, most of a tiny run. Here the text is memoised by the
-    config's content (the same string comes back, so nothing under test changes)."""
-    original = Config.pretty_text
-    cache = {}
-
-    def pretty_text(self):
-        key = (repr(self._cfg_dict.to_dict()), self._format_python_code)
-        if key not in cache:
-            cache[key] = original.fget(self)
-        return cache[key]
-
-    Config.pretty_text = property(pretty_text)
-    yield
-    Config.pretty_text = original
-
-
-@pytest.fixture(autouse=True, scope='module')
 def one_thread():
     """These tensors are tiny: with two intra-op threads on two cores that other processes
     share, a training step measured 0.2-4 s against 0.08 s with one thread. The runs compared
