@@ -174,3 +174,31 @@ def test_transfer_demo_3d_quick(tmp_path):
     table = results['table']
     assert table.count('\n| ') == 4 and '`python benchmarks/transfer_demo_3d.py --quick' in table
     assert json.load(open(osp.join(work_dir, 'results.json')))['table'] == table
+
+
+def test_transfer_demo_3d_configs_and_table(tmp_path):
+    """The fast part of the 3-D transfer demo: the configs it builds (no validation, the
+    seed in the crops and the init, the pre-training's data roots) and its table."""
+    bench = load_module('benchmarks/transfer_demo_3d.py')
+    args = bench.parse_args(['--work-dir', str(tmp_path), '--seeds', '4', '5'])
+    assert (args.pretrain_epochs, args.finetune_epochs, args.size) == (10, 60, (96, 96, 48))
+    cfg = bench.finetune_config(args, '/data/', 5, '/ckpt.pth', 'Models Genesis')
+    assert cfg.model.pretrained == '/ckpt.pth' and cfg.randomness == dict(seed=5)
+    assert cfg.val_dataloader is None and cfg.train_cfg.max_epochs == 60
+    assert leaf_dataset_cfg(cfg.train_dataloader.dataset).seed == 5
+    assert cfg.test_dataloader.dataset.data_root == '/data/'
+    assert cfg.model.test_cfg.roi_size == (64, 64, 32)
+    pre = bench.pretrain_config(args, 'DiRA-TransVW', '/data/', '/words/')
+    assert pre.train_dataloader.dataset.data_root == '/words/'
+    assert pre.train_cfg.max_epochs == pre.train_cfg.val_interval == 10
+    pre = bench.pretrain_config(args, 'Models Genesis', '/data/', None)
+    assert pre.train_dataloader.dataset.data_root == '/data/'
+    run = dict(dice=40.0, dice_global=50.0, loaded_tensors=104.0, seconds=60.0)
+    results = dict(seeds=[4, 5], size=[96, 96, 48], num_test=6, num_labelled=10,
+                   finetune_epochs=60, pretrain_epochs=10,
+                   rows={'random': dict(pretrain_s=None, finetune=[dict(run, dice=30.0), run]),
+                         'Models Genesis': dict(pretrain_s=90.0, finetune=[run, run])})
+    table = bench.markdown_table(results, 'python x')
+    assert '| random | — | 104 | 35.00 ± 7.07 | 50.00 ± 0.00 | 1.0 min/run |' in table
+    assert '| Models Genesis | 1.5 min | 104 | 40.00 ± 0.00 |' in table
+    assert table.endswith('`python x`')
