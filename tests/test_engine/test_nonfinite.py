@@ -190,6 +190,24 @@ def test_weights_are_scanned_once_per_iteration_unless_validation_ran(tmp_path, 
         hook.before_save_checkpoint(runner, ckpt)
 
 
+def test_a_training_step_invalidates_the_scan(tmp_path):
+    """mmengine counts runner.iter up only after the after_train_iter hooks, so the scan
+    before training and the next step's iteration-based checkpoint share an iteration
+    number; the step in between changed the weights, and the checkpoint is scanned."""
+    model = nn.Linear(2, 1)
+    runner = type('R', (), dict(work_dir=str(tmp_path), model=model, iter=0, epoch=0,
+                                message_hub=MessageHub.get_current_instance(),
+                                logger=type('L', (), dict(warning=print))()))()
+    hook = NonFiniteCheckHook(param_interval=0)
+    hook.before_train(runner)  # scans the starting weights at iteration 0
+    hook.before_train_iter(runner, 0)
+    with torch.no_grad():
+        model.weight.fill_(NAN)  # the step diverged
+    ckpt = dict(meta=dict(epoch=0, iter=1), state_dict=dict(model.state_dict()))
+    with pytest.raises(NonFiniteWeightsError, match="'weight'"):
+        hook.before_save_checkpoint(runner, ckpt)  # by-iteration save, runner.iter still 0
+
+
 def test_skip_is_refused_under_mmddp_which_always_updates():
     from mmengine.model import MMDistributedDataParallel
     ddp = MMDistributedDataParallel.__new__(MMDistributedDataParallel)  # no process group

@@ -41,10 +41,11 @@ class NonFiniteCheckHook(Hook):
     :class:`NonFiniteWeightsError`; no file is written. Weights can diverge while every
     loss stays finite (BatchNorm hides it: a generator lr of 1e6 gives Inf BN running
     variances and finite losses), hence the periodic check. Under DDP the ranks agree (one
-    ``all_reduce``) so all of them stop. Weights already scanned at the current iteration
-    (an epoch end that is also a ``param_interval`` step, or the epoch-end checkpoint right
-    after the epoch-end check) are not scanned again; a validation in between (which may
-    move a momentum encoder or a queue with ``official_val``) forces a new scan.
+    ``all_reduce``) so all of them stop. Weights already scanned since the last change
+    (an epoch end right after a ``param_interval`` check, or the epoch-end checkpoint right
+    after the epoch-end check) are not scanned again: the next training iteration or a
+    validation (which may move a momentum encoder or a queue with ``official_val``)
+    invalidates the scan.
 
     Args:
         loss_policy: ``'stop'`` or ``'skip'``.
@@ -72,7 +73,7 @@ class NonFiniteCheckHook(Hook):
         self._base = 0  # skipped steps of the run before a resume
         self._epoch_start = 0
         self._work_dir: Optional[str] = None
-        self._scanned_iter: Optional[int] = None  # iteration whose weights were last scanned
+        self._scanned = False  # the weights are unchanged since they were last scanned
 
     @property
     def skipped_steps(self) -> int:
@@ -123,13 +124,17 @@ class NonFiniteCheckHook(Hook):
                 f'NonFiniteCheckHook: {skipped} optimizer step(s) skipped for non-finite '
                 f'losses in epoch {runner.epoch + 1} ({self.skipped_steps} in the run).')
         self._epoch_start = self.skipped_steps
-        if self.check_params and self._scanned_iter != runner.iter:
+        if self.check_params and not self._scanned:
             self._check_model(runner, f'after epoch {runner.epoch + 1} '
                                       f'(iteration {runner.iter})')
 
+    def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
+        """The step about to run changes the weights: the last scan no longer holds."""
+        self._scanned = False
+
     def before_val_epoch(self, runner) -> None:
         """Validation may change buffers (queues, momentum copies): scan again after it."""
-        self._scanned_iter = None
+        self._scanned = False
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         """Refuse to write a checkpoint with a non-finite weight or optimizer state."""
@@ -137,7 +142,7 @@ class NonFiniteCheckHook(Hook):
         when = (f'in the checkpoint of epoch {meta.get("epoch", "?")}, iteration '
                 f'{meta.get("iter", "?")}, before it was written')
         bad = None
-        if self._scanned_iter is None or self._scanned_iter != runner.iter:
+        if not self._scanned:
             bad = find_nonfinite(named_tensors(checkpoint.get('state_dict', {})))
         if bad is None:
             bad = find_nonfinite(named_tensors(checkpoint.get('optimizer', {}), 'optimizer'))
@@ -155,7 +160,7 @@ class NonFiniteCheckHook(Hook):
                 bad = 'a tensor on another rank'
         if bad is not None:
             self._fail(runner, bad, when)
-        self._scanned_iter = runner.iter
+        self._scanned = True
 
     def _fail(self, runner, bad: str, when: str) -> None:
         raise NonFiniteWeightsError(
