@@ -340,3 +340,27 @@ def test_cam_refuses_volumes():
     for fn in (class_activation_maps, grad_cams):
         with pytest.raises(ValueError, match='2-D only'):
             fn(model, torch.rand(1, 1, 8, 8, 4))
+
+
+def test_unconfigured_preprocessor_follows_the_backbone_channels():
+    """No data_preprocessor in the config: a 1-channel 3-D backbone gets 1-channel 3-D
+    preprocessing (a gray volume is not repeated to 3 channels); the 2-D ResNet U-Net keeps
+    the official 3."""
+    from dira_mm.registry import MODELS
+    model = MODELS.build(dict(
+        type='DiRA',
+        discriminative=dict(type='RestorationOnly',
+                            backbone=dict(type='GenesisUNet3D', base_channels=2)),
+        restorative=dict(type='RestorativeHead')))
+    pre = model.data_preprocessor
+    assert (pre.spatial_dims, pre.num_channels) == (3, 1)
+    vol = torch.rand(2, 1, 16, 16, 16)
+    data = pre(dict(inputs=[vol], data_samples=None), training=True)
+    assert data['inputs'][0].shape == (2, 1, 16, 16, 16)
+    assert torch.equal(data['inputs'][0], vol)
+    model2d = MODELS.build(dict(type='MoCo', backbone=dict(
+        type='ResNetUNet', encoder_name='resnet18', with_decoder=False),
+        neck=dict(type='MoCoV2Neck', in_channels=512, hid_channels=16, out_channels=8),
+        head=dict(type='ContrastiveHead'), queue_len=16, feat_dim=8))
+    assert (model2d.data_preprocessor.spatial_dims, model2d.data_preprocessor.num_channels) \
+        == (2, 3)

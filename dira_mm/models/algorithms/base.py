@@ -64,9 +64,8 @@ class BaseSelfSupervisor(NonFiniteLossCheckMixin, BaseModel, metaclass=ABCMeta):
                 f'{type(self).__name__}: model.backbone must be a BaseEncoderDecoder (the '
                 f'backbone protocol, e.g. ResNetUNet), got {type(backbone).__name__}.')
         if data_preprocessor is None:
-            # not configured: the default follows the backbone's declared spatial_dims
-            data_preprocessor = dict(type='DiRADataPreprocessor',
-                                     spatial_dims=backbone.spatial_dims)
+            # not configured: the default follows the backbone (spatial_dims, channels)
+            data_preprocessor = backbone.default_data_preprocessor()
         elif isinstance(data_preprocessor, dict):
             data_preprocessor = dict(data_preprocessor)
             data_preprocessor.setdefault('type', 'DiRADataPreprocessor')

@@ -86,9 +86,8 @@ class DiRA(NonFiniteLossCheckMixin, BaseModel):
             discriminative.setdefault('data_preprocessor', dict(type='BaseDataPreprocessor'))
         ssl = build_module(discriminative)
         if data_preprocessor is None:
-            # not configured: the default follows the backbone's declared spatial_dims
-            data_preprocessor = dict(type='DiRADataPreprocessor',
-                                     spatial_dims=ssl.backbone.spatial_dims)
+            # not configured: the default follows the backbone (spatial_dims, channels)
+            data_preprocessor = ssl.backbone.default_data_preprocessor()
         super().__init__(data_preprocessor=build_module(data_preprocessor), init_cfg=init_cfg)
         weights = dict(dis=1.0, res=10.0, adv=0.001)
         unknown = set(loss_weights or {}) - set(weights)

@@ -63,12 +63,20 @@ class BaseEncoderDecoder(BaseModule, metaclass=ABCMeta):
 
     #: number of spatial axes of the inputs (2: images, 3: volumes)
     spatial_dims: int = 2
+    #: channels the first layer takes (a default data preprocessor repeats gray to it)
+    in_channels: int = 3
     #: whether the decoder (restoration head) was built
     with_decoder: bool = True
     #: state-dict prefixes of the encoder half
     encoder_prefixes: Tuple[str, ...] = ('encoder.', )
     #: state-dict prefixes of the decoder half (decoder blocks and output head)
     decoder_prefixes: Tuple[str, ...] = ('decoder.', )
+
+    def default_data_preprocessor(self) -> dict:
+        """The data preprocessor config a model uses when none is configured: the
+        backbone's ``spatial_dims`` and input channels."""
+        return dict(type='DiRADataPreprocessor', spatial_dims=self.spatial_dims,
+                    num_channels=int(self.in_channels))
 
     @property
     @abstractmethod

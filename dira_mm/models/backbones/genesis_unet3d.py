@@ -154,6 +154,7 @@ class GenesisUNet3D(BaseEncoderDecoder):
             raise ValueError(f'GenesisUNet3D: act must be one of {_ACTS}, got {act!r}.')
         b, bn = base_channels, official_batchnorm
         self.base_channels = base_channels
+        self.in_channels = int(in_channels)
         self.with_decoder = with_decoder
         self.down_tr64 = _Level(in_channels, b, 2 * b, act, bn)
         self.down_tr128 = _Level(2 * b, 2 * b, 4 * b, act, bn)

@@ -63,6 +63,7 @@ class ResNetUNet(BaseEncoderDecoder):
                 f'ResNetUNet: decoder_channels has {len(decoder_channels)} values but '
                 f'encoder_depth is {encoder_depth}; give one decoder width per stage.')
         self.encoder_name = encoder_name
+        self.in_channels = int(in_channels)
         self.with_decoder = with_decoder
         if with_decoder:
             unet = smp.Unet(
