@@ -7,10 +7,14 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
+from mmengine.logging import MMLogger
+
 from dira_mm.registry import DATASETS
 from .base_dataset import MedicalImageDataset
 from .ct_phantom import ras_to_lps, world_to_voxel
+from .image_folder import read_list_file
 from .nodule_segmentation import split_volume_ext
+from .readers import ImageReadError
 from .volume_readers import DEFAULT_MAX_VOXELS, check_volume_options, hu_window, read_volume
 
 __all__ = ['NoduleClassificationDataset', 'crop_with_padding']
@@ -54,7 +58,13 @@ class NoduleClassificationDataset(MedicalImageDataset):
     None keeps HU). ``img`` is float32 ``(1, *cube_size)``, ``gt_label`` float32 ``(1, )``.
     Decoded volumes are kept in a per-process LRU of ``cache_volumes`` volumes.
 
-    Unreadable volumes raise ``ImageReadError`` and are skipped and counted.
+    Unreadable volumes raise ``ImageReadError`` and are skipped and counted; a scan that
+    failed once is not read again in that process (its error is raised at once). With
+    ``on_error='skip'`` the rows of scans that do not exist are dropped when the list is loaded
+    (a warning names them). A candidate whose centre voxel lies outside its volume raises
+    ``ImageReadError`` too (usually a wrong ``coord_frame``) rather than giving an air cube.
+    The base class has no hook to jump past the other rows of a corrupt scan, so a corrupt
+    scan with more than ``max_consecutive_skips`` rows still stops training (quickly).
 
     Args:
         label_column (str): The label column. Defaults to 'class'.
@@ -105,6 +115,7 @@ class NoduleClassificationDataset(MedicalImageDataset):
         self.nonfinite = nonfinite
         self.max_voxels = max_voxels
         self._cache: 'OrderedDict[str, tuple]' = OrderedDict()
+        self._failed: Dict[str, ImageReadError] = {}  # per process: scans that failed to read
         super().__init__(**kwargs)
 
     # ------------------------------------------------------------------ list
@@ -158,9 +169,8 @@ class NoduleClassificationDataset(MedicalImageDataset):
         if not osp.isfile(path):
             raise FileNotFoundError(f'{type(self).__name__}: `split_file` "{path}" does not '
                                     'exist. Set it to a list of volume names or seriesuids.')
-        with open(path, encoding='utf-8') as f:
-            return {split_volume_ext(osp.basename(line.split()[0]))[0]
-                    for line in f if line.strip()}
+        names = read_list_file(path, type(self).__name__, 'Set `split_file`.')
+        return {split_volume_ext(osp.basename(name))[0] for name in names}
 
     def load_data_list(self) -> List[dict]:
         keep = self._split_series()
@@ -190,14 +200,46 @@ class NoduleClassificationDataset(MedicalImageDataset):
                 data_list.append(dict(img_path=osp.abspath(path), seriesuid=uid,
                                       candidate_mm=coord,
                                       gt_label=np.array([label], dtype=np.float32)))
-        return data_list
+        return self._drop_missing_scans(data_list)
+
+    def _drop_missing_scans(self, data_list: List[dict]) -> List[dict]:
+        """With ``on_error='skip'``, drop the rows of scans that do not exist (warned once).
+
+        A scan holds hundreds of consecutive candidate rows (LUNA16: ~600), more than the
+        base class skips in a row (``max_consecutive_skips``), so one missing scan would stop
+        training. Rows are kept when ``on_error='raise'`` or when no scan exists at all, so
+        that the base class' file check reports the error.
+        """
+        if self.on_error != 'skip' or not data_list:
+            return data_list
+        exists: Dict[str, bool] = {}
+        for info in data_list:
+            path = info['img_path']
+            if path not in exists:
+                exists[path] = osp.isfile(path)
+        if all(exists.values()) or not any(exists.values()):
+            return data_list
+        kept = [info for info in data_list if exists[info['img_path']]]
+        missing = [osp.basename(p) for p, ok in exists.items() if not ok]
+        MMLogger.get_current_instance().warning(
+            f'{type(self).__name__}: {len(data_list) - len(kept)} candidate rows of '
+            f'"{self.ann_file}" name {len(missing)} scan(s) that do not exist, e.g. '
+            f'{missing[:3]}; they are dropped (on_error="skip").')
+        return kept
 
     # ------------------------------------------------------------------ sample
     def _volume(self, path: str):
+        failed = self._failed.get(path)
+        if failed is not None:  # read once per process: a corrupt scan is not re-read
+            raise failed
         if path in self._cache:
             self._cache.move_to_end(path)
             return self._cache[path]
-        item = read_volume(path, nonfinite=self.nonfinite, max_voxels=self.max_voxels)
+        try:
+            item = read_volume(path, nonfinite=self.nonfinite, max_voxels=self.max_voxels)
+        except ImageReadError as err:
+            self._failed[path] = err
+            raise
         if self.cache_volumes > 0:
             self._cache[path] = item
             while len(self._cache) > self.cache_volumes:
@@ -213,6 +255,14 @@ class NoduleClassificationDataset(MedicalImageDataset):
         """Read the volume (LRU) and crop the candidate's cube into ``img``."""
         vol, meta = self._volume(results['img_path'])
         center = self.candidate_voxel(results['candidate_mm'], meta['affine'])
+        if np.any(center < 0) or np.any(center >= np.asarray(vol.shape)):
+            raise ImageReadError(
+                results['img_path'],
+                f"the candidate of series {results.get('seriesuid')} at "
+                f"{[float(c) for c in results['candidate_mm']]} mm ({self.coord_frame}) lies "
+                f'at voxel {center.tolist()}, outside the volume {tuple(vol.shape)}',
+                '`coord_frame` (LPS for LUNA16/ITK CSV files, RAS otherwise) or the CSV '
+                'is probably wrong')
         cube = crop_with_padding(vol, center, self.cube_size, self.pad_hu)
         if self.window is not None:
             cube = hu_window(cube, *self.window)

@@ -7,6 +7,7 @@ import numpy as np
 
 from dira_mm.registry import DATASETS
 from .base_dataset import MedicalImageDataset
+from .image_folder import read_list_file
 from .readers import ImageReadError
 from .volume_readers import DEFAULT_MAX_VOXELS, check_volume_options, hu_window, read_volume
 
@@ -84,8 +85,9 @@ class NoduleSegmentationDataset(MedicalImageDataset):
     def load_data_list(self) -> List[dict]:
         img_dir = self.data_prefix.get('img_path', '') or ''
         if self.ann_file:
-            with open(self.ann_file, encoding='utf-8') as f:
-                names = [line.split()[0] for line in f if line.strip()]
+            names = read_list_file(
+                self.ann_file, type(self).__name__,
+                'Set `ann_file` to a list of volume names (or to \'\' to scan the folder).')
         else:
             names = sorted(
                 osp.relpath(p, img_dir) for ext in _VOLUME_EXTS

@@ -167,3 +167,107 @@ def test_bad_label_column(demo):
     with pytest.raises(ValueError, match='label_column'):
         DATASETS.build(dict(type='NoduleClassificationDataset', data_root=demo['out_dir'],
                             ann_file='annotations.csv', data_prefix=dict(img_path='ct')))
+
+
+def _cls(root, **kw):
+    return DATASETS.build(dict(dict(type='NoduleClassificationDataset', data_root=str(root),
+                                    ann_file='candidates.csv', cube_size=(8, 8, 4),
+                                    data_prefix=dict(img_path='ct'),
+                                    pipeline=[dict(type='PackVolumeClsInputs')]), **kw))
+
+
+def _rows(root):
+    import csv
+    return list(csv.DictReader(open(root / 'candidates.csv')))
+
+
+def test_classification_drops_rows_of_missing_scans(demo, tmp_path):
+    import shutil
+    root = tmp_path / 'd'
+    shutil.copytree(demo['out_dir'], root)
+    (root / 'ct' / 'ctphantom_000_0000.nii.gz').unlink()
+    rows = _rows(root)
+    ds = _cls(root)
+    kept = [r for r in rows if r['seriesuid'] != 'ctphantom_000_0000']
+    assert 0 < len(kept) < len(rows) and len(ds) == len(kept)
+    assert all(ds.get_data_info(i)['seriesuid'] != 'ctphantom_000_0000' for i in range(len(ds)))
+    with pytest.raises(FileNotFoundError, match='do not exist'):
+        _cls(root, on_error='raise')  # rows kept: the base class' check reports them
+
+
+def test_classification_corrupt_scan_read_once(demo, tmp_path, monkeypatch):
+    import shutil
+
+    import dira_mm.datasets.nodule_classification as nc
+    root = tmp_path / 'd'
+    shutil.copytree(demo['out_dir'], root)
+    bad = root / 'ct' / 'ctphantom_000_0000.nii.gz'
+    bad.write_bytes(b'broken')
+    reads = []
+    real = nc.read_volume
+    monkeypatch.setattr(nc, 'read_volume', lambda p, **kw: (reads.append(p), real(p, **kw))[1])
+    ds = _cls(root)
+    n_bad = sum(r['seriesuid'] == 'ctphantom_000_0000' for r in _rows(root))
+    assert n_bad > 1 and ds.get_data_info(0)['seriesuid'] == 'ctphantom_000_0000'
+    out = ds[0]  # every row of the corrupt scan is skipped, then the next scan's first row
+    assert out['data_samples'].metainfo['skipped'] == n_bad
+    ds[1]
+    assert reads.count(str(bad)) == 1
+
+
+def test_classification_candidate_outside_volume(demo, tmp_path):
+    import shutil
+    root = tmp_path / 'd'
+    shutil.copytree(demo['out_dir'], root)
+    rows = _rows(root)
+    with open(root / 'candidates.csv', 'w') as f:
+        f.write('seriesuid,coordX,coordY,coordZ,class\n')
+        r = rows[0]
+        f.write(f"{r['seriesuid']},{float(r['coordX']) + 500},{r['coordY']},{r['coordZ']},1\n")
+        f.write(','.join(rows[1].values()) + '\n')
+    from dira_mm.datasets.readers import ImageReadError
+    with pytest.raises(ImageReadError, match=r'outside the volume.*coord_frame'):
+        _cls(root, on_error='raise')[0]
+    out = _cls(root)[0]
+    assert out['data_samples'].metainfo['skipped'] == 1
+    assert float(out['data_samples'].gt_label[0]) == float(rows[1]['class'])
+
+
+def test_list_files_skip_comments(demo, tmp_path):
+    import shutil
+    root = tmp_path / 'd'
+    shutil.copytree(demo['out_dir'], root)
+    names = open(root / 'train.txt').read().split()
+    (root / 'train.txt').write_text('# train split\n' + '\n'.join(names) + '\n#' + names[0])
+    seg = DATASETS.build(dict(type='NoduleSegmentationDataset', data_root=str(root),
+                              ann_file='train.txt', data_prefix=dict(img_path='ct'),
+                              on_error='raise', pipeline=[dict(type='PackVolumeSegInputs')]))
+    assert len(seg) == 2 and seg[0]['data_samples'].metainfo['skipped'] == 0
+    cls = _cls(root, split_file='train.txt')
+    uids = {n.split('.')[0] for n in names}
+    assert len(cls) == sum(r['seriesuid'] in uids for r in _rows(root))
+
+
+def test_pos_neg_crop_background_in_body(demo):
+    """Background centres with image_threshold=0.05 (-900 HU) lie in body voxels (noisy air
+    of the demo phantoms reads above 0 after the window, so 0.0 would not keep them out)."""
+    from mmengine.config import Config
+
+    from dira_mm.datasets.volume_readers import hu_window, read_volume
+    base = 'configs/benchmarks/segmentation/'
+    for cfg, pipeline in [
+            ('_base_/datasets/luna16_nodule_64x64x32.py', lambda c: c.train_pipeline),
+            ('nodule3d/resnet18-unet3d_finetune_1xb4-adam-20e_demo3d.py',
+             lambda c: c.train_dataloader.dataset.dataset.pipeline)]:
+        assert pipeline(Config.fromfile(base + cfg))[0]['image_threshold'] == 0.05, cfg
+    name = open(demo['train_list']).read().split()[0]
+    vol, _ = read_volume(f"{demo['ct_dir']}/{name}")
+    img = hu_window(vol, -1000, 1000)[None].astype(np.float32)
+    assert float((img[0] > 0).mean()) > float((img[0] > 0.05).mean())  # air noise above 0
+    mask = np.zeros(img.shape, np.uint8)
+    mask[0, 24, 24, 12] = 1
+    crop = RandPosNegCrop(size=(4, 4, 4), pos=0, neg=1, image_threshold=0.05)
+    for i in range(40):
+        res = crop.transform(dict(img=img, gt_mask=mask, rng=np.random.default_rng([1, i])))
+        for c in res['crop_centers']:
+            assert img[(0, ) + tuple(c)] > 0.05

@@ -55,9 +55,10 @@ class RandPosNegCrop(BaseTransform):
         num_samples (int): Patches per call. Defaults to 1.
         allow_smaller (bool): Allow volumes smaller than ``size``. Defaults to True.
         image_threshold (float, optional): When set, background centres are drawn only where
-            ``img > image_threshold`` (MONAI's ``image_key``/``image_threshold``), e.g. 0.0 on a
-            [-1000, 1000] HU window keeps them out of the air around the body. Defaults to None
-            (any background voxel).
+            ``img > image_threshold`` (MONAI's ``image_key``/``image_threshold``), e.g. 0.05 on
+            a [-1000, 1000] HU window (-900 HU: lung, ~-860 HU, passes) keeps them out of the
+            air around the body; 0.0 does not, as noisy air above -1000 HU reads above 0.
+            Defaults to None (any background voxel).
     """
 
     def __init__(self, size: Sequence[int] = (64, 64, 32), pos: float = 1.0, neg: float = 1.0,

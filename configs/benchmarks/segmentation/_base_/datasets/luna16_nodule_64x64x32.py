@@ -4,14 +4,16 @@
 # LIDC-IDRI readings), NIfTI or MetaImage, `<name>_mask<ext>` beside `<name><ext>` in ct/, and
 # list files with the Genesis fold split (subsets 0-4 train, 5-6 val, 7-9 test).
 # Training: one 64x64x32 crop per volume per epoch, centred on a nodule voxel with probability
-# 1/2 (else on body voxels), MONAI's RandCropByPosNegLabeld seeded per sample. Validation and
+# 1/2, else on a voxel above -900 HU (image_threshold=0.05 of the [0, 1] window: lung, ~-860 HU,
+# passes; noisy air, which reads above 0, does not), MONAI's RandCropByPosNegLabeld seeded per
+# sample. Validation and
 # test: whole volumes (batch 1) through the model's sliding window; Dice per volume.
 dataset_type = 'NoduleSegmentationDataset'
 data_root = 'data/luna16_seg/'
 crop_size = (64, 64, 32)
 
 train_pipeline = [
-    dict(type='RandPosNegCrop', size=crop_size, pos=1, neg=1, image_threshold=0.0),
+    dict(type='RandPosNegCrop', size=crop_size, pos=1, neg=1, image_threshold=0.05),
     dict(type='PackVolumeSegInputs'),
 ]
 val_pipeline = [dict(type='PackVolumeSegInputs')]
