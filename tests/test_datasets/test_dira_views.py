@@ -201,3 +201,26 @@ def test_keep_clean_is_the_view_before_distortion():
         mask = out['img'][0] != out['clean']
         assert mask.any() == (out['distortion'][0] != 'none')
     assert 'clean' not in DiRAViews()({'img': img, 'rng': rng})
+
+
+def test_3d_target_follows_genesis_flip():
+    """GenesisDistortion flips input and target together; DiRAViews' 3-D target must follow
+    (with the other Genesis steps off the distorted view equals its target)."""
+    cube = np.random.default_rng(0).random((1, 6, 5, 4)).astype(np.float32)
+    from mmcv.transforms import BaseTransform
+
+    class Keep(BaseTransform):  # the identity crop
+        def transform(self, results):
+            return results
+
+    views = TRANSFORMS.build(dict(
+        type='DiRAViews', spatial_dims=3, view_pipeline=[], crop=Keep(),
+        distortion=dict(type='GenesisDistortion', flip_prob=0.4, shuffle_prob=0.0,
+                        nonlinear_prob=0.0, paint_prob=0.0), keep_clean=True))
+    flipped = 0
+    for seed in range(20):
+        out = views(dict(img=cube.copy(), rng=np.random.default_rng(seed)))
+        np.testing.assert_array_equal(out['target'], out['img'][0])
+        np.testing.assert_array_equal(out['clean'], cube)
+        flipped += int(not np.array_equal(out['img'][0], cube))
+    assert flipped >= 3  # P(a flip) = 0.4 per view

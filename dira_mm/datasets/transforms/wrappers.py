@@ -58,7 +58,8 @@ class DiRAViews(BaseTransform):
     transforms whose keys include ``'target'`` move it with the view (the 3-D form of
     ``flip_target=True``; leave ``'target'`` out of the flip's keys for the official
     never-flipped target), intensity transforms keyed on ``'img'`` leave it alone. The
-    distortion (e.g. ``GenesisDistortion(flip_prob=0)``) never replaces it. Per-view
+    distortion never replaces it, but the axes a distortion flipped (``flip_axes``, as
+    ``GenesisDistortion``'s flip of input and target) are flipped on it too. Per-view
     ``distortion_boxes`` of undistorted views are ``(0, 2 * spatial_dims)``.
 
     Required keys: ``img`` (``(H, W)`` uint8; ``(C, X, Y, Z)`` float with
@@ -151,7 +152,14 @@ class DiRAViews(BaseTransform):
             view = self.distortion(view)
             if view is None:
                 return None
-            view['target'] = target  # a distortion that sets its own target does not win
+            # The view's target stays (a distortion's own target, a copy of the view after
+            # intensity transforms, does not win), but a distortion that flips its input
+            # (GenesisDistortion, ``flip_axes``) flips the target too, so they stay aligned.
+            if target is not None and view.get('flip_axes'):
+                for axis in view['flip_axes']:
+                    target = np.flip(target, axis=axis)
+                target = np.ascontiguousarray(target)
+            view['target'] = target
         else:
             view['distortion'] = 'none'
             view['distortion_boxes'] = np.zeros((0, 2 * self.spatial_dims), dtype=np.int64)
