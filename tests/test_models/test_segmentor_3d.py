@@ -85,6 +85,68 @@ def test_test_cfg_errors_name_the_key():
     assert check_test_cfg(None, backbone, 'S') == dict(mode='whole')
 
 
+def test_test_cfg_takes_monai_forms_and_names_bad_values():
+    """An int ``roi_size`` (every axis), a per-axis ``sigma_scale`` and a ``padding_mode``
+    reach MONAI as given (same values as calling it directly); bad ones fail at build."""
+    from monai.inferers import sliding_window_inference
+    backbone = _genesis_segmentor().backbone  # input_multiple 8
+    cfg = check_test_cfg(dict(mode='slide', roi_size=8, sw_batch_size=3,
+                              sigma_scale=(0.125, 0.125, 0.5), padding_mode='replicate'),
+                         backbone, 'S')
+    assert cfg['roi_size'] == (8, 8, 8) and cfg['sigma_scale'] == (0.125, 0.125, 0.5)
+    x = torch.rand(1, 1, 13, 10, 6, generator=torch.Generator().manual_seed(3))
+
+    def window_mean(w):  # depends on the blending weights and on the padded values
+        return w.mean(dim=(2, 3, 4), keepdim=True).expand_as(w) + w
+
+    out = sliding_window_logits(window_mean, x, cfg)
+    want = sliding_window_inference(x, (8, 8, 8), 3, window_mean, overlap=0.5,
+                                    mode='gaussian', sigma_scale=(0.125, 0.125, 0.5),
+                                    padding_mode='replicate')
+    torch.testing.assert_close(out, want, rtol=0, atol=0)
+    scalar = sliding_window_logits(window_mean, x, dict(cfg, sigma_scale=0.125))
+    assert not torch.allclose(out, scalar)  # the per-axis values are used
+    for key, value in (('sigma_scale', (0.1, 0.1)), ('sigma_scale', -0.1),
+                       ('sigma_scale', 'x'), ('padding_mode', 'zeros'),
+                       ('roi_size', '16'), ('roi_size', 12.0), ('sw_batch_size', 1.5),
+                       ('overlap', (0.5, 0.5, 0.5))):
+        with pytest.raises(ValueError, match=f'model.test_cfg.{key}'):
+            check_test_cfg(dict(dict(mode='slide', roi_size=8), **{key: value}), backbone,
+                           'S')
+    with pytest.raises(ValueError, match=r'roi_size=\(12, 12, 12\) must be positive'):
+        check_test_cfg(dict(mode='slide', roi_size=12), backbone, 'S')
+
+
+def test_slide_with_official_batch_statistics_warns():
+    """ContBatchNorm3d normalises each window batch by its own statistics: the sliding
+    output changes with sw_batch_size, and building such a model says so."""
+    import logging
+
+    from mmengine.logging import MMLogger
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(handler)
+    try:
+        model = _build(dict(type='UNetSegmentor', data_preprocessor=PRE3D,
+                            backbone=dict(type='GenesisUNet3D', base_channels=2,
+                                          official_batchnorm=True),
+                            test_cfg=dict(mode='slide', roi_size=16, sw_batch_size=1)))
+        _genesis_segmentor(test_cfg=dict(mode='slide', roi_size=8))  # standard BN: silent
+    finally:
+        logger.removeHandler(handler)
+    messages = [r.getMessage() for r in records if r.levelno == logging.WARNING]
+    assert len(messages) == 1 and 'sw_batch_size' in messages[0], messages
+    x = torch.rand(1, 1, 32, 16, 16, generator=torch.Generator().manual_seed(0))
+    model.eval()
+    with torch.no_grad():  # 3 windows along the first axis, one at a time or together
+        one = sliding_window_logits(model.extract_logits, x, model.test_cfg)
+        three = sliding_window_logits(model.extract_logits, x, dict(model.test_cfg,
+                                                                    sw_batch_size=3))
+    assert not torch.allclose(one, three)
+
+
 # ----------------------------------------------------------------------- Dice per class
 def test_dice_per_class_over_volumes_by_hand():
     metric = DiceMetric(threshold=0.5, classes=('nodule', 'vessel'))
