@@ -9,7 +9,9 @@ into the array never changes the file), so cropping a cube reads only the pages 
 meta (affine, spacing, orientation, ...) is a JSON file next to it.
 
 Keys (the 2-D cache's :meth:`DecodedImageCache.key`): the source's absolute path, size and
-modification time plus the decoding options (window, spacing, reader options). A DICOM series
+modification time (for a MetaImage header also those of its data file) plus the decoding options
+(window, spacing, reader options, ``max_voxels``: a hit must not bypass the voxel limit that a
+fresh read enforces). A DICOM series
 folder is keyed by the names, sizes and modification times of its files, so a slice added,
 removed or rewritten is decoded again. Writes are atomic (the 2-D cache's ``_store``: temporary
 file + ``os.replace``; the JSON is written before the array, so an array entry always has its
@@ -32,7 +34,8 @@ import numpy as np
 from mmengine.logging import MMLogger
 
 from .decoded_cache import DecodedImageCache
-from .readers import read_npy_header
+from .readers import ImageReadError, read_npy_header
+from .volume_readers import read_mhd_header
 
 __all__ = ['DecodedVolumeCache']
 
@@ -60,8 +63,23 @@ class DecodedVolumeCache(DecodedImageCache):
     """
 
     def key(self, path: str, options: str) -> str:
-        """Cache key of ``path`` (a file, or a DICOM series folder) as it is now."""
+        """Cache key of ``path`` (a file, or a DICOM series folder) as it is now.
+
+        A MetaImage header (``.mhd``/``.mha``) naming a separate data file (``.raw``) is keyed
+        by that file's path, size and modification time too, so re-exported voxels under an
+        unchanged header are decoded again. Raises ``OSError`` when the header or its data
+        file cannot be read (the caller then decodes, which reports the problem).
+        """
         if not osp.isdir(path):
+            if path.lower().endswith(('.mhd', '.mha')):
+                try:
+                    data_file = read_mhd_header(path)[0]['data_file']
+                except ImageReadError as e:
+                    raise OSError(str(e)) from e
+                if data_file != 'LOCAL':
+                    st = os.stat(data_file)
+                    options = (f'{options}|data:{osp.abspath(data_file)}:{st.st_size}:'
+                               f'{st.st_mtime_ns}')
             return super().key(path, options)
         listing = []
         for name in sorted(os.listdir(path)):

@@ -141,3 +141,37 @@ def test_filled_volume_not_cached(tmp_path, reads):
             t(dict(img_path=path))
         assert len(reads) == n  # the warning recurs: never served from the cache
     assert _entries(str(tmp_path / 'cache')) == []
+
+
+def test_metaimage_data_file_in_key(tmp_path, reads):
+    """A re-exported .raw under an unchanged .mhd header is decoded again."""
+    from dira_mm.datasets.ct_phantom_data import write_metaimage
+    hdr = str(tmp_path / 'ct.mhd')
+    first, second = _ct(seed=1), _ct(seed=2)
+    write_metaimage(hdr, first, np.eye(4))
+    raw_new = tmp_path / 'new'
+    write_metaimage(str(raw_new) + '.mhd', second, np.eye(4))
+    t = LoadVolume(window=None, cache_dir=str(tmp_path / 'cache'))
+    np.testing.assert_array_equal(t(dict(img_path=hdr))['img'][0], first)
+    assert len(t(dict(img_path=hdr))['img']) and len(reads) == 1  # a hit
+    header_stat = os.stat(hdr)
+    shutil.copyfile(str(raw_new) + '.raw', tmp_path / 'ct.raw')  # same size, new voxels
+    os.utime(tmp_path / 'ct.raw', ns=(header_stat.st_atime_ns, header_stat.st_mtime_ns + 10**9))
+    assert os.stat(hdr).st_mtime_ns == header_stat.st_mtime_ns
+    np.testing.assert_array_equal(t(dict(img_path=hdr))['img'][0], second)
+    assert len(reads) == 2
+    os.remove(tmp_path / 'ct.raw')  # a missing data file: decoded, which reports it
+    from dira_mm.datasets.readers import ImageReadError
+    with pytest.raises(ImageReadError):
+        t(dict(img_path=hdr))
+
+
+def test_hit_keeps_max_voxels_check(tmp_path, reads):
+    from dira_mm.datasets.readers import ImageReadError
+    path = _nifti(tmp_path / 'ct.nii.gz', _ct())
+    cache = str(tmp_path / 'cache')
+    LoadVolume(cache_dir=cache, max_voxels=None)(dict(img_path=path))
+    with pytest.raises(ImageReadError, match='max_voxels'):
+        LoadVolume(cache_dir=cache, max_voxels=1000)(dict(img_path=path))
+    LoadVolume(cache_dir=cache, max_voxels=None)(dict(img_path=path))
+    assert len(reads) == 2  # the refused read, then a hit of the first entry

@@ -105,9 +105,10 @@ class LoadVolume(BaseTransform):
         self._cache = DecodedVolumeCache(cache_dir) if cache_dir is not None else None
 
     def _options(self, window) -> str:
-        """The cache key's options: everything that changes the stored voxels."""
+        """The cache key's options: everything that changes the stored voxels, and
+        ``max_voxels`` (a hit must not bypass the limit a fresh read enforces)."""
         return repr(dict(window=window, spacing=self.spacing, mode=self.resample_mode,
-                         nonfinite=self.nonfinite, v=1))
+                         nonfinite=self.nonfinite, max_voxels=self.max_voxels, v=1))
 
     def _decode(self, path: str) -> Tuple[np.ndarray, Dict[str, Any], bool]:
         """Read (+ resample) the HU volume; also whether non-finite voxels were filled."""
