@@ -18,7 +18,9 @@ import transvw_discover as td  # noqa: E402
 CROP = (8, 8, 4)
 
 
-def _volumes(folder, n=8, seed=0, air_half=False, prefix='p'):
+def _volumes(folder, n=8, seed=0, air_half=False, prefix='p', nifti=False):
+    """``.npy`` HU arrays, or NIfTI files (identity affine: RAS, the same axes) with
+    ``nifti``; one run must not mix them."""
     rng = np.random.default_rng(seed)
     folder.mkdir(exist_ok=True)
     paths = []
@@ -28,7 +30,7 @@ def _volumes(folder, n=8, seed=0, air_half=False, prefix='p'):
         if air_half:
             v[:12] = -950.0
             v[12:] = 40.0
-        if i == 0:  # one NIfTI (identity affine: RAS, unchanged axes), the rest .npy
+        if nifti:
             p = folder / f'{prefix}{i}.nii.gz'
             nib.save(nib.Nifti1Image(v, np.eye(4)), str(p))
         else:
@@ -60,8 +62,8 @@ def _windowed(path):
 
 
 def test_discovery_classes_coordinates_neighbours_crops(tmp_path):
-    paths = _volumes(tmp_path / 'train')
-    val = _volumes(tmp_path / 'val', n=5, seed=1, prefix='v')
+    paths = _volumes(tmp_path / 'train', nifti=True)
+    val = _volumes(tmp_path / 'val', n=5, seed=1, prefix='v', nifti=True)
     out = tmp_path / 'out'
     summary = _run(tmp_path, tmp_path / 'train', out, '--val', str(tmp_path / 'val'),
                    '--top-k-val', '2', '--multi-res', '--multi-res-size', '6', '10',
@@ -137,7 +139,9 @@ def test_discovery_air_filter_list_file_and_skips(tmp_path):
     bad = tmp_path / 'train' / 'broken.npy'
     bad.write_bytes(b'garbage')
     lst = tmp_path / 'list.txt'
-    lst.write_text('\n'.join(paths + [str(bad), '# a comment']) + '\n')
+    # first token per line (a trailing note is ignored), '#' comments skipped
+    lst.write_text('\n'.join([paths[0] + '  # the first'] + paths[1:] +
+                             [str(bad), '# a comment', '#' + paths[0]]) + '\n')
     out = tmp_path / 'out'
     summary = td.main([str(lst), '--out', str(out), '--num-classes', '2', '--top-k', '3',
                        '--crop-size', *map(str, CROP), '--border', '0', '0', '0',
@@ -190,3 +194,22 @@ def test_discovery_checkpoint_features_equal_backbone_gap(tmp_path):
     ids = [td.patient_id(p) for p in paths]
     nearest = sorted(ids, key=lambda i: float(np.linalg.norm(feats[i] - ref)))[:4]
     assert [ids[i] for i in c0['train']] == nearest
+
+
+def test_discovery_refuses_duplicate_ids_and_mixed_formats(tmp_path):
+    paths = _volumes(tmp_path / 'train', n=4)
+    (tmp_path / 'a').mkdir()
+    (tmp_path / 'b').mkdir()
+    dup = [str(tmp_path / d / 'ct.npy') for d in 'ab']
+    for d in dup:
+        np.save(d, np.load(paths[0]))
+    lst = tmp_path / 'list.txt'
+    lst.write_text('\n'.join(paths + dup) + '\n')
+    with pytest.raises(SystemExit, match=r'not unique.*ct: .*a/ct.npy, .*b/ct.npy'):
+        _run(tmp_path, lst, tmp_path / 'out')
+    assert not (tmp_path / 'out').exists()
+    nii = str(tmp_path / 'a' / 'q.nii.gz')
+    nib.save(nib.Nifti1Image(np.load(paths[0]), np.eye(4)), nii)
+    lst.write_text('\n'.join(paths + [nii]) + '\n')
+    with pytest.raises(SystemExit, match=r'mix \.npy'):
+        _run(tmp_path, lst, tmp_path / 'out')

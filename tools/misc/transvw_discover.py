@@ -26,7 +26,12 @@ Writes ``<out>/{train,val}/c<class>/<patient>_r<res>.npy`` (float32 ``(X, Y, Z)`
 arguments, the per-class reference, coordinate and neighbours, the skipped volumes).
 Everything is seeded from ``--seed``. Volumes: a folder (``.nii``, ``.nii.gz``, ``.mhd``,
 ``.mha``, ``.npy`` arrays in HU as the official input, DICOM series sub-folders) or a text
-file with one path per line.
+file with one path per line (the first token of a line; ``#`` comments and blank lines
+skipped). ``.npy`` arrays are taken as stored (the official Genesis order); the other formats
+are read in RAS (``read_volume``), so one run must not mix ``.npy`` with other formats (it is
+refused). The patient id is the file name without its extension; it must be unique within a
+split (``p1/ct.nii.gz`` and ``p2/ct.nii.gz`` are refused, as their instances would overwrite
+each other): name the files after the patients.
 
 Example (TransVW's training data from LUNA16 subsets 0-4 / 5-6)::
 
@@ -51,6 +56,7 @@ _REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if _REPO not in sys.path:
     sys.path.insert(0, _REPO)
 
+from dira_mm.datasets.image_folder import read_list_file  # noqa: E402
 from dira_mm.datasets.readers import ImageReadError  # noqa: E402
 from dira_mm.datasets.transforms.volume_loading import genesis_air_score  # noqa: E402
 from dira_mm.datasets.volume_readers import hu_window, read_volume  # noqa: E402
@@ -79,10 +85,8 @@ def list_volumes(source: str, prefix: Optional[str] = None) -> List[str]:
         return out
     if osp.isfile(source):
         root = prefix if prefix else osp.dirname(osp.abspath(source))
-        with open(source) as f:
-            lines = [ln.strip() for ln in f]
-        out = [ln if osp.isabs(ln) else osp.join(root, ln) for ln in lines
-               if ln and not ln.startswith('#')]
+        names = read_list_file(source, 'transvw_discover', 'Pass a folder or a list file.')
+        out = [n if osp.isabs(n) else osp.join(root, n) for n in names]
         if not out:
             raise SystemExit(f'transvw_discover: the list "{source}" names no volume.')
         return out
@@ -90,11 +94,38 @@ def list_volumes(source: str, prefix: Optional[str] = None) -> List[str]:
 
 
 def patient_id(path: str) -> str:
+    """The file (or DICOM folder) name without its volume extension."""
     name = osp.basename(osp.normpath(path))
     for ext in sorted(VOLUME_EXT, key=len, reverse=True):
         if name.lower().endswith(ext):
             return name[:-len(ext)]
     return name
+
+
+def check_unique_ids(paths: Sequence[str], split: str) -> None:
+    """Refuse two volumes of one split with the same patient id (their instances would
+    overwrite each other)."""
+    seen: Dict[str, List[str]] = {}
+    for p in paths:
+        seen.setdefault(patient_id(p), []).append(p)
+    dups = {k: v for k, v in seen.items() if len(v) > 1}
+    if dups:
+        listing = '; '.join(f'{k}: {", ".join(v)}' for k, v in sorted(dups.items())[:5])
+        raise SystemExit(
+            f'transvw_discover: {len(dups)} patient id(s) of the {split} volumes are not '
+            f'unique (the id is the file name without extension): {listing}. Rename the files '
+            '(e.g. <patient>.nii.gz) so that each patient has its own name.')
+
+
+def check_formats(paths: Sequence[str]) -> None:
+    """Refuse a run mixing ``.npy`` arrays with other formats (their axes differ: stored
+    order vs RAS)."""
+    npy = [p.lower().endswith('.npy') for p in paths]
+    if any(npy) and not all(npy):
+        raise SystemExit(
+            'transvw_discover: the volumes mix .npy arrays (taken as stored, Genesis order) '
+            f'with other formats (read in RAS), e.g. "{paths[npy.index(True)]}" and '
+            f'"{paths[npy.index(False)]}"; their axes would not match. Use one kind.')
 
 
 def load_windowed(path: str, window: Sequence[float]) -> np.ndarray:
@@ -456,6 +487,9 @@ def main(argv=None) -> dict:
     torch.manual_seed(args.seed)
     train_paths = list_volumes(args.train, args.prefix)
     val_paths = list_volumes(args.val, args.prefix) if args.val else []
+    check_unique_ids(train_paths, 'training')
+    check_unique_ids(val_paths, 'validation')
+    check_formats(train_paths + val_paths)
     train_paths, train_shapes, train_in, skipped = compute_features(train_paths, args, log)
     val_paths, val_shapes, val_in, skipped_val = compute_features(val_paths, args, log)
     if not train_paths:
