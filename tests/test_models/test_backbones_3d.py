@@ -255,6 +255,27 @@ def test_genesis_equals_reference_and_batchnorm_modes():
         torch.testing.assert_close(torch.sigmoid(logits.train()(x)), want)
 
 
+def test_global_batchnorm_keeps_official_batch_statistics():
+    """convert_global_batchnorm (global_bn=True) must not turn the official always-batch-
+    statistics norms into running-statistics ones: outputs stay equal in train and eval;
+    a standard BatchNorm3d is still converted."""
+    from dira_mm.models.heads import TransVWClsHead
+    from dira_mm.models.utils import GlobalBatchNorm, convert_global_batchnorm
+    torch.manual_seed(0)
+    model = convert_global_batchnorm(GenesisUNet3D(base_channels=2, official_batchnorm=True))
+    head = convert_global_batchnorm(TransVWClsHead(8, 3, mid_channels=4,
+                                                   official_batchnorm=True))
+    x = _vol((2, 1, 16, 16, 8), 5)
+    with torch.no_grad():
+        want = model.train()(x)
+        assert torch.equal(model.eval()(x), want)
+        feat = _vol((2, 8, 2, 2, 2), 6)
+        assert torch.equal(head.eval()(feat), head.train()(feat))
+    assert not any(isinstance(m, GlobalBatchNorm) for m in (*model.modules(), head.bn))
+    plain = convert_global_batchnorm(GenesisUNet3D(base_channels=2))
+    assert type(plain.down_tr64.ops[0].bn1) is GlobalBatchNorm
+
+
 def test_genesis_encoder_module_is_a_view():
     """encoder_module shares the weights (not in the state dict twice); a deep copy (a
     momentum encoder) is independent and keyed down_tr*."""

@@ -1,8 +1,10 @@
 """Batch normalisation with statistics over the global batch of all processes."""
-from typing import Tuple
+import logging
+from typing import List, Tuple
 
 import torch
 from mmengine import dist
+from mmengine.logging import print_log
 from torch import Tensor, nn
 
 
@@ -94,7 +96,34 @@ def convert_global_batchnorm(module: nn.Module) -> nn.Module:
 
     Parameters and buffers are kept (shared tensors, no copy). Returns the converted
     module (a new object only when ``module`` itself is a BatchNorm).
+
+    BatchNorm subclasses with a ``forward`` of their own are left as they are, and a
+    warning names them: ``GenesisUNet3D(official_batchnorm=True)``'s ``ContBatchNorm3d``
+    and ``TransVWClsHead(official_batchnorm=True)``'s norm use the batch statistics in
+    ``eval()`` too (per process), which :class:`GlobalBatchNorm` would silently replace by
+    the running statistics; other such layers (e.g. timm's ``BatchNormAct2d``) would lose
+    what their ``forward`` adds. torch's ``SyncBatchNorm.convert_sync_batchnorm`` (mmengine's
+    ``sync_bn``) does not make this exception.
     """
+    kept: List[str] = []
+    module = _convert(module, '', kept)
+    if kept:
+        print_log('convert_global_batchnorm: left as they are (a BatchNorm subclass with '
+                  'its own forward, e.g. batch statistics in eval(); their statistics stay '
+                  f'per process): {kept}', logger='current', level=logging.WARNING)
+    return module
+
+
+def _own_forward(module: nn.Module) -> bool:
+    """A BatchNorm subclass whose forward is not torch's (nor a global one's)."""
+    return not isinstance(module, (GlobalBatchNorm, nn.SyncBatchNorm)) and \
+        type(module).forward is not nn.modules.batchnorm._BatchNorm.forward
+
+
+def _convert(module: nn.Module, name: str, kept: List[str]) -> nn.Module:
+    if isinstance(module, nn.modules.batchnorm._BatchNorm) and _own_forward(module):
+        kept.append(f'{name or "(root)"}: {type(module).__name__}')
+        return module
     if isinstance(module, nn.modules.batchnorm._BatchNorm) and \
             not isinstance(module, (GlobalBatchNorm, nn.SyncBatchNorm)):
         new = GlobalBatchNorm(module.num_features, module.eps, module.momentum,
@@ -108,10 +137,10 @@ def convert_global_batchnorm(module: nn.Module) -> nn.Module:
             new.num_batches_tracked = module.num_batches_tracked
         new.train(module.training)
         return new
-    for name, child in module.named_children():
-        new_child = convert_global_batchnorm(child)
+    for child_name, child in module.named_children():
+        new_child = _convert(child, f'{name}.{child_name}' if name else child_name, kept)
         if new_child is not child:
-            setattr(module, name, new_child)
+            setattr(module, child_name, new_child)
     return module
 
 
