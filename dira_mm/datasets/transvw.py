@@ -35,9 +35,10 @@ class TransVWDataset(MedicalImageDataset):
     Args:
         resolutions (Sequence[int], optional): Keep only these resolution indices (None:
             all; TransVW trains on all three).
-        window (tuple[float, float], optional): HU window applied on load when the instances
-            were written in HU (``transvw_discover.py --keep-hu``); None (default): the files
-            already hold windowed [0, 1] values.
+        window (tuple[float, float], optional): HU window applied on load, for instances
+            written in HU by another tool (``transvw_discover.py`` always writes windowed
+            values, its ``--window``); None (default): the files already hold windowed
+            [0, 1] values.
         num_classes (int, optional): Check that every class is below it (the head's
             ``num_classes``).
         **kwargs: :class:`MedicalImageDataset` arguments (``ann_file``, ``data_root``,
