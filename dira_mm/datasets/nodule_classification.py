@@ -1,4 +1,5 @@
 """Nodule classification on CT: cubes centred on LUNA16-style candidates (Genesis' NCC task)."""
+import copy
 import csv
 import os
 import os.path as osp
@@ -63,8 +64,9 @@ class NoduleClassificationDataset(MedicalImageDataset):
     ``on_error='skip'`` the rows of scans that do not exist are dropped when the list is loaded
     (a warning names them). A candidate whose centre voxel lies outside its volume raises
     ``ImageReadError`` too (usually a wrong ``coord_frame``) rather than giving an air cube.
-    The base class has no hook to jump past the other rows of a corrupt scan, so a corrupt
-    scan with more than ``max_consecutive_skips`` rows still stops training (quickly).
+    The base class has no hook to jump past the other rows of a corrupt scan; instead its
+    skips are counted per scan (``max_consecutive_skips`` counts scans, not rows), so the
+    hundreds of rows of one corrupt scan, each failing at once, do not stop training.
 
     Args:
         label_column (str): The label column. Defaults to 'class'.
@@ -116,6 +118,7 @@ class NoduleClassificationDataset(MedicalImageDataset):
         self.max_voxels = max_voxels
         self._cache: 'OrderedDict[str, tuple]' = OrderedDict()
         self._failed: Dict[str, ImageReadError] = {}  # per process: scans that failed to read
+        self._skipped_scans: set = set()  # the scans skipped in the current run of skips
         super().__init__(**kwargs)
 
     # ------------------------------------------------------------------ list
@@ -227,11 +230,21 @@ class NoduleClassificationDataset(MedicalImageDataset):
             f'{missing[:3]}; they are dropped (on_error="skip").')
         return kept
 
+    def _report_skip(self, err: ImageReadError, current: int, skipped: int, idx: int) -> None:
+        """Count the skipped rows of one scan as one skip, so that ``max_consecutive_skips``
+        counts scans: the hundreds of rows of a corrupt scan (each failing at once, see
+        ``_volume``) do not stop training. The base class' loop still steps through them."""
+        if skipped == 1:
+            self._skipped_scans = set()
+        self._skipped_scans.add(getattr(err, 'path', None) or current)
+        count = skipped if skipped >= len(self) else len(self._skipped_scans)
+        super()._report_skip(err, current, count, idx)
+
     # ------------------------------------------------------------------ sample
     def _volume(self, path: str):
         failed = self._failed.get(path)
         if failed is not None:  # read once per process: a corrupt scan is not re-read
-            raise failed
+            raise copy.copy(failed)  # a fresh error (no notes or traceback of earlier raises)
         if path in self._cache:
             self._cache.move_to_end(path)
             return self._cache[path]

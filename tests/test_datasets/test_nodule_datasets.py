@@ -206,13 +206,17 @@ def test_classification_corrupt_scan_read_once(demo, tmp_path, monkeypatch):
     reads = []
     real = nc.read_volume
     monkeypatch.setattr(nc, 'read_volume', lambda p, **kw: (reads.append(p), real(p, **kw))[1])
-    ds = _cls(root)
+    ds = _cls(root, max_consecutive_skips=1)  # counts scans, not rows
     n_bad = sum(r['seriesuid'] == 'ctphantom_000_0000' for r in _rows(root))
     assert n_bad > 1 and ds.get_data_info(0)['seriesuid'] == 'ctphantom_000_0000'
     out = ds[0]  # every row of the corrupt scan is skipped, then the next scan's first row
     assert out['data_samples'].metainfo['skipped'] == n_bad
     ds[1]
     assert reads.count(str(bad)) == 1
+    other = root / 'ct' / 'ctphantom_000_0001.nii.gz'
+    other.write_bytes(b'broken')  # two bad scans in a row: more than max_consecutive_skips
+    with pytest.raises(RuntimeError, match='in a row'):
+        _cls(root, max_consecutive_skips=1)[0]
 
 
 def test_classification_candidate_outside_volume(demo, tmp_path):
