@@ -16,7 +16,8 @@ if str(ROOT) not in sys.path:
 from dira_mm.models.backbones import GenesisUNet3D, ResNetUNet3D  # noqa: E402
 from dira_mm.utils.checkpoint import find_unsafe_globals  # noqa: E402
 from dira_mm.utils.convert import WeightConversionError  # noqa: E402
-from dira_mm.utils.convert_3d import convert_checkpoint_3d, find_backbone_3d  # noqa: E402
+from dira_mm.utils.convert_3d import (convert_checkpoint_3d, find_backbone_3d,  # noqa: E402
+                                      genesis_layout)
 from reference_unet3d import RefUNet3D  # noqa: E402
 
 TOOL = ROOT / 'tools' / 'model_converters' / 'export_3d.py'
@@ -100,7 +101,12 @@ def test_genesis_export_loads_into_reference_layout(tmp_path, capsys):
                src)
     assert _tool().main([str(src), str(dst), '--format', 'genesis',
                          '--module-prefix']) == 0
-    assert 'matched:        106' in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert 'matched:        106' in out and 'official Models Genesis UNet3D layout' in out
+    # nothing was run, so nothing is claimed about outputs; the activation is not in the file
+    assert 'outputs equal' not in out and 'differ by' not in out
+    assert 'RESULT: OK (key layout checked; outputs not compared)' in out
+    assert 'Activation: not stored in the weights' in out
     ckpt = torch.load(dst, weights_only=True)
     assert set(ckpt) == {'state_dict'}
     keys = list(ckpt['state_dict'])
@@ -113,6 +119,29 @@ def test_genesis_export_loads_into_reference_layout(tmp_path, capsys):
     # and back in as initialisation, with the report
     again = GenesisUNet3D(base_channels=4, pretrained=str(dst))
     assert len(again.pretrained_report['matched']) == 106
+
+
+def test_genesis_layout_is_the_reference_and_act_is_only_stated(tmp_path, capsys):
+    """The layout the export is checked against equals the independent test reference's
+    state dict (keys and shapes); a tensor off that layout is refused; --act is echoed,
+    and refused where the weights contradict it (PReLU has weights, ReLU / ELU none)."""
+    ref = {k: tuple(v.shape) for k, v in RefUNet3D(b=4, n_class=2).state_dict().items()}
+    assert dict(genesis_layout(1, 4, 2, prelu=False, with_decoder=True)) == ref
+    torch.manual_seed(1)
+    state = {f'backbone.{k}': v for k, v in GenesisUNet3D(base_channels=2).state_dict().items()}
+    src, dst = tmp_path / 'g.pth', tmp_path / 'g.pt'
+    torch.save({'state_dict': state}, src)
+    tool = _tool()
+    assert tool.main([str(src), str(dst), '--format', 'genesis', '--act', 'elu']) == 0
+    assert 'Activation: elu as stated by --act' in capsys.readouterr().out
+    assert tool.main([str(src), str(tmp_path / 'p.pt'), '--format', 'genesis',
+                      '--act', 'prelu']) == 1
+    assert 'no PReLU weights' in capsys.readouterr().err
+    state['backbone.up_tr64.up_conv.bias'] = torch.zeros(3)  # official: 4 * b = 8
+    torch.save({'state_dict': state}, src)
+    with pytest.raises(WeightConversionError, match=r'up_tr64.up_conv.bias: got \(3,\)'):
+        convert_checkpoint_3d(str(src), str(tmp_path / 'x.pt'), 'genesis')
+    assert not (tmp_path / 'x.pt').exists() and not (tmp_path / 'p.pt').exists()
 
 
 def test_export_refusals(resnet_ckpt, tmp_path, capsys):

@@ -1,9 +1,12 @@
 """Export the 3-D backbone of a dira_mm checkpoint to MONAI or Models Genesis layouts.
 
-The checkpoint is read with ``weights_only=True``. Every export is verified by loading it
-into the target model and comparing the target's output with the dira_mm backbone's on a
-seeded volume (a key-match report and ``RESULT`` lines are printed); non-finite weights
-are refused and nothing is written when anything fails.
+The checkpoint is read with ``weights_only=True``. ``flexible_unet`` / ``monai_resnet``
+exports are verified by loading them into the MONAI model and comparing its output with
+the dira_mm backbone's on a seeded volume. ``genesis`` exports get a strict key and shape
+check against the official ``UNet3D`` layout only (no independent model to compare outputs
+with), and the activation, which ReLU / ELU do not store in the weights, is only stated
+(``--act``). A key-match report and ``RESULT`` lines are printed; non-finite weights are
+refused and nothing is written when anything fails.
 
 Examples::
 
@@ -16,7 +19,7 @@ Examples::
         --format monai_resnet
     # GenesisUNet3D -> {'state_dict': ...} as Genesis_Chest_CT.pt (with "module.")
     python tools/model_converters/export_3d.py epoch_100.pth genesis.pt \\
-        --format genesis --module-prefix
+        --format genesis --module-prefix --act relu
 
 Loading: ``model.load_state_dict(torch.load('unet3d.pth', weights_only=True))``; for the
 Genesis layout, the official loaders' ``checkpoint['state_dict']`` with ``module.``
@@ -50,6 +53,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--module-prefix', action='store_true',
         help='genesis only: keys start with "module." (DataParallel), as in '
         'Genesis_Chest_CT.pt')
+    parser.add_argument(
+        '--act', choices=['relu', 'prelu', 'elu'], default=None,
+        help='genesis only: the activation the model was trained with (ReLU and ELU have '
+        'no weights, so the checkpoint cannot tell); stated in the report, checked '
+        'against the PReLU weights')
     return parser.parse_args(argv)
 
 
@@ -61,7 +69,8 @@ def main(argv=None) -> int:
 
     try:
         info = convert_checkpoint_3d(args.checkpoint, args.out, fmt=args.format,
-                                     prefix=args.prefix, module_prefix=args.module_prefix)
+                                     prefix=args.prefix, module_prefix=args.module_prefix,
+                                     act=args.act)
     except (WeightConversionError, UnsafeCheckpointError, FileNotFoundError) as err:
         print(f'error: {args.checkpoint}: {err}', file=sys.stderr)
         if isinstance(err, WeightConversionError):
