@@ -39,7 +39,6 @@ import json
 import os.path as osp
 import shlex
 import sys
-import time
 from typing import Dict, List, Optional, Tuple
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -53,7 +52,10 @@ import numpy as np
 import torch
 from mmengine.config import Config
 
-from dira_mm.utils import isolate_run, iter_dataset_cfgs, leaf_dataset_cfg
+from dira_mm.utils import isolate_run, leaf_dataset_cfg
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from common import mean_std, run_pretrain, set_data_root  # noqa: E402
 
 PRETRAIN_CONFIGS = {
     'MoCo-v2': 'configs/dira/di-mocov2_resnet18_1xb16-coslr-12e_demo.py',
@@ -101,13 +103,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def _set_data_root(loader_cfg, data_root: str) -> None:
-    """Point every dataset of a dataloader config (through wrappers) at ``data_root``."""
-    for dataset in iter_dataset_cfgs(loader_cfg.dataset):
-        if 'data_root' in dataset:
-            dataset.data_root = data_root
-
-
 def pretrain_config(args, method: str, data_root: str, quick: bool) -> Config:
     """The demo pre-training config of ``method`` on the benchmark data."""
     cfg = Config.fromfile(osp.join(ROOT, PRETRAIN_CONFIGS[method]), lazy_import=False)
@@ -116,7 +111,7 @@ def pretrain_config(args, method: str, data_root: str, quick: bool) -> Config:
     cfg.randomness = dict(seed=0)
     cfg.model.discriminative.momentum = args.momentum
     for loader in ('train_dataloader', 'val_dataloader'):
-        _set_data_root(cfg[loader], data_root)
+        set_data_root(cfg[loader], data_root)
     cfg.test_dataloader = cfg.test_evaluator = cfg.test_cfg = None
     # validation at the end only; the last checkpoint is the one evaluated
     cfg.train_cfg.max_epochs = epochs
@@ -146,7 +141,7 @@ def finetune_config(args, data_root: str, seed: int, pretrained: Optional[str],
     cfg.randomness = dict(seed=seed)
     cfg.model.pretrained = pretrained
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        _set_data_root(cfg[loader], data_root)
+        set_data_root(cfg[loader], data_root)
     cfg.train_dataloader.dataset.fraction = args.fraction
     leaf_dataset_cfg(cfg.train_dataloader.dataset).seed = seed
     leaf_dataset_cfg(cfg.test_dataloader.dataset).ann_file = 'test.txt'
@@ -162,23 +157,6 @@ def finetune_config(args, data_root: str, seed: int, pretrained: Optional[str],
             cfg[loader].batch_size = 4
     isolate_run(cfg, f'finetune_{name}_{seed}')
     return cfg
-
-
-def _last_checkpoint(work_dir: str) -> str:
-    with open(osp.join(work_dir, 'last_checkpoint')) as f:
-        return f.read().strip()
-
-
-def run_pretrain(cfg: Config) -> Tuple[str, float]:
-    from mmengine.runner import Runner
-
-    start = time.perf_counter()
-    runner = Runner.from_cfg(cfg)
-    runner.train()
-    seconds = time.perf_counter() - start
-    del runner
-    gc.collect()
-    return _last_checkpoint(cfg.work_dir), seconds
 
 
 @torch.no_grad()
@@ -259,15 +237,6 @@ def run_finetune(cfg: Config, nodules: dict) -> Dict[str, float]:
     return metrics
 
 
-def _mean_std(values: List[float]) -> str:
-    values = [v for v in values if not np.isnan(v)]
-    if not values:
-        return '—'
-    if len(values) == 1:
-        return f'{values[0]:.2f}'
-    return f'{np.mean(values):.2f} ± {np.std(values, ddof=1):.2f}'
-
-
 def markdown_table(results: dict, command: str) -> str:
     seeds = results['seeds']
     radius, amplitude = (results['nodules'][k] for k in ('nodule_radius', 'nodule_amplitude'))
@@ -288,8 +257,8 @@ def markdown_table(results: dict, command: str) -> str:
         nodule = [t.get('auc/Nodule', float('nan')) for t in row['finetune']]
         point = [t['pointing_game/Nodule'] for t in row['finetune']]
         lines.append(f'| {name} | {pre} | {row["probe"]["knn_auc"]:.2f} | '
-                     f'{row["probe"]["linear_auc"]:.2f} | {_mean_std(fine)} | {_mean_std(nodule)} '
-                     f'| {_mean_std(point)} |')
+                     f'{row["probe"]["linear_auc"]:.2f} | {mean_std(fine)} | {mean_std(nodule)} '
+                     f'| {mean_std(point)} |')
     lines += ['', 'Pointing game: share (%) of the nodule-positive test phantoms whose Nodule '
               'CAM (fine-tuned model, whole image at 128 px) peaks within 8.6 px (15 px at '
               '224) of a nodule.', '', f'`{command}`']

@@ -54,7 +54,10 @@ except ImportError:
 import numpy as np
 from mmengine.config import Config
 
-from dira_mm.utils import isolate_run, iter_dataset_cfgs, leaf_dataset_cfg
+from dira_mm.utils import isolate_run, leaf_dataset_cfg
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from common import mean_std, run_pretrain, set_data_root  # noqa: E402
 
 PRETRAIN_CONFIGS = {
     'Models Genesis': 'configs/genesis/genesis_unet3d-slim_1xb6-sgd-steplr-10e_demo.py',
@@ -95,13 +98,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def _set_data_root(loader_cfg, data_root: str) -> None:
-    """Point every dataset of a dataloader config (through wrappers) at ``data_root``."""
-    for dataset in iter_dataset_cfgs(loader_cfg.dataset):
-        if 'data_root' in dataset:
-            dataset.data_root = data_root
-
-
 def _transvw_discover(data_root: str, out_dir: str, quick: bool) -> str:
     """TransVW's self-discovery on the train / val volumes as the TransVW demo config's header
     says (8 classes of 32x32x16 instances, intensity features); returns the output folder."""
@@ -128,7 +124,7 @@ def pretrain_config(args, method: str, data_root: str, transvw_root: Optional[st
     cfg.randomness = dict(seed=0)
     root = transvw_root if 'TransVW' in method else data_root
     for loader in ('train_dataloader', 'val_dataloader'):
-        _set_data_root(cfg[loader], root)
+        set_data_root(cfg[loader], root)
     cfg.test_dataloader = cfg.test_evaluator = cfg.test_cfg = None
     # validation at the end only; the last checkpoint is the one transferred
     cfg.train_cfg.max_epochs = epochs
@@ -152,7 +148,7 @@ def finetune_config(args, data_root: str, seed: int, pretrained: Optional[str],
     cfg.randomness = dict(seed=seed)
     cfg.model.pretrained = pretrained
     for loader in ('train_dataloader', 'test_dataloader'):
-        _set_data_root(cfg[loader], data_root)
+        set_data_root(cfg[loader], data_root)
     cfg.train_dataloader.dataset.fraction = args.fraction
     leaf_dataset_cfg(cfg.train_dataloader.dataset).seed = seed
     cfg.val_dataloader = cfg.val_evaluator = cfg.val_cfg = None
@@ -165,23 +161,6 @@ def finetune_config(args, data_root: str, seed: int, pretrained: Optional[str],
         cfg.train_dataloader.batch_size = 2
     isolate_run(cfg, f'finetune3d_{name.replace(" ", "_")}_{seed}')
     return cfg
-
-
-def _last_checkpoint(work_dir: str) -> str:
-    with open(osp.join(work_dir, 'last_checkpoint')) as f:
-        return f.read().strip()
-
-
-def run_pretrain(cfg: Config) -> Tuple[str, float]:
-    from mmengine.runner import Runner
-
-    start = time.perf_counter()
-    runner = Runner.from_cfg(cfg)
-    runner.train()
-    seconds = time.perf_counter() - start
-    del runner
-    gc.collect()
-    return _last_checkpoint(cfg.work_dir), seconds
 
 
 def run_finetune(cfg: Config) -> Dict[str, float]:
@@ -199,15 +178,6 @@ def run_finetune(cfg: Config) -> Dict[str, float]:
     del runner
     gc.collect()
     return metrics
-
-
-def _mean_std(values: List[float]) -> str:
-    values = [v for v in values if not np.isnan(v)]
-    if not values:
-        return '—'
-    if len(values) == 1:
-        return f'{values[0]:.2f}'
-    return f'{np.mean(values):.2f} ± {np.std(values, ddof=1):.2f}'
 
 
 def markdown_table(results: dict, command: str) -> str:
@@ -231,7 +201,7 @@ def markdown_table(results: dict, command: str) -> str:
         dice = [t['dice'] for t in runs]
         pooled = [t['dice_global'] for t in runs]
         secs = np.mean([t['seconds'] for t in runs]) / 60
-        lines.append(f'| {name} | {pre} | {loaded} | {_mean_std(dice)} | {_mean_std(pooled)} '
+        lines.append(f'| {name} | {pre} | {loaded} | {mean_std(dice)} | {mean_std(pooled)} '
                      f'| {secs:.1f} min/run |')
     lines += ['', f'`{command}`']
     return '\n'.join(lines)
