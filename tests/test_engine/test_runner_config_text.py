@@ -42,7 +42,8 @@ def test_runner_cfg_is_text_cached(tmp_path, monkeypatch):
     isolate_run(cfg, 'text_cached')
     calls = _count_formats(monkeypatch)
     runner = DiraRunner(model=nn.Linear(1, 1), work_dir=str(tmp_path), cfg=cfg,
-                        visualizer=cfg.visualizer, experiment_name=cfg.experiment_name)
+                        visualizer=cfg.visualizer, experiment_name=cfg.experiment_name,
+                        default_scope='dira_mm')  # mmengine's default would stay current
     assert type(runner.cfg) is TextCachedConfig
     runner.cfg.pretty_text, runner.cfg.pretty_text
     assert len(calls) == 1  # __init__'s dumps and the two reads above share one format
