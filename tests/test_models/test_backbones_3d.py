@@ -364,3 +364,15 @@ def test_genesis_load_reports_and_refuses():
         fresh.load_genesis({'state_dict': {'encoder.conv1.weight': torch.zeros(1)}})
     with pytest.raises(ValueError, match='act'):
         GenesisUNet3D(act='gelu')
+
+
+def test_importing_dira_mm_does_not_import_monai():
+    """MONAI takes seconds to import; 2-D runs and every tool process must not pay for it
+    (ResNetUNet3D, the volume transforms and the sliding window import it when used)."""
+    import subprocess
+    import sys
+    code = ('import sys, dira_mm.models, dira_mm.datasets, dira_mm.engine, dira_mm.utils; '
+            'print("monai" in sys.modules)')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == 'False'

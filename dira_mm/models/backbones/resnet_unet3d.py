@@ -14,9 +14,6 @@ from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from mmengine.logging import print_log
-from monai.networks.layers.utils import get_act_layer
-from monai.networks.nets import FlexibleUNet
-from monai.networks.nets.resnet import ResNetEncoder
 from torch import Tensor, nn
 
 from dira_mm.registry import BACKBONES
@@ -158,6 +155,8 @@ class ResNetUNet3D(BaseEncoderDecoder):
         self.in_channels = in_channels
         self.with_decoder = with_decoder
         if with_decoder:
+            from monai.networks.layers.utils import get_act_layer
+            from monai.networks.nets import FlexibleUNet
             unet = FlexibleUNet(in_channels=in_channels, out_channels=out_channels,
                                 backbone=backbone, pretrained=False,
                                 decoder_channels=tuple(decoder_channels), spatial_dims=3,
@@ -170,6 +169,7 @@ class ResNetUNet3D(BaseEncoderDecoder):
             self._skip_connect = unet.skip_connect
         else:
             # the same class and arguments FlexibleUNet uses, so the keys are the same
+            from monai.networks.nets.resnet import ResNetEncoder
             self.encoder = ResNetEncoder(backbone, pretrained=False, spatial_dims=3,
                                          in_channels=in_channels)
         if inflate_from is not None:
@@ -178,6 +178,7 @@ class ResNetUNet3D(BaseEncoderDecoder):
     @property
     def out_channels(self) -> List[int]:
         """Channels of the 5 encoder maps (strides 2, 4, 8, 16, 32), shallowest first."""
+        from monai.networks.nets.resnet import ResNetEncoder
         index = ResNetEncoder.get_encoder_names().index(self.backbone_name)
         return list(ResNetEncoder.num_channels_per_output()[index])
 
