@@ -16,7 +16,7 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 E2E_CONFTEST = osp.join(REPO, 'tests', 'test_e2e', 'conftest.py')
 
 __all__ = ['REPO', 'load_module', 'load_tool', 'e2e_helpers', 'free_port', 'read_scalars',
-           'dira_like_checkpoint', 'LogRecords']
+           'dist_train', 'dira_like_checkpoint', 'LogRecords']
 
 
 def load_module(path: str, name: Optional[str] = None) -> ModuleType:
@@ -56,6 +56,23 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(('127.0.0.1', 0))
         return sock.getsockname()[1]
+
+
+def dist_train(cfg, tmp_path, name: str, procs: int = 2, timeout: int = 300) -> str:
+    """Dump ``cfg`` to ``tmp_path/name.py`` and train it with ``tools/dist_train.sh`` on
+    ``procs`` CPU processes (gloo, one thread each, a free port); assert it exited 0 and
+    return its stdout + stderr."""
+    import os
+    import subprocess
+    cfg_path = osp.join(str(tmp_path), f'{name}.py')
+    cfg.dump(cfg_path)
+    env = dict(os.environ, PYTHON=sys.executable, PORT=str(free_port()), OMP_NUM_THREADS='1')
+    result = subprocess.run(['bash', osp.join(REPO, 'tools', 'dist_train.sh'), cfg_path,
+                             str(procs)], cwd=str(tmp_path), env=env, capture_output=True,
+                            text=True, timeout=timeout)
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log[-4000:]
+    return log
 
 
 def read_scalars(work_dir: str, single: bool = False) -> List[Dict]:

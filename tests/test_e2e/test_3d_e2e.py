@@ -5,11 +5,8 @@ the Genesis / DiRA-TransVW demo configs, all on a tiny phantom tree (48x48x36 HU
 import copy
 import glob
 import math
-import os
 import os.path as osp
 import re
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -20,7 +17,7 @@ from mmengine.registry import DefaultScope
 
 from dira_mm.registry import HOOKS
 from conftest import REPO, isolate_run
-from helpers import free_port, load_tool, read_scalars
+from helpers import dist_train, load_tool, read_scalars
 
 DEMO3D = osp.join(REPO, 'configs', 'dira3d', 'dira_mocov2_demo3d.py')
 PHANTOM_SIZE = (48, 48, 36)
@@ -191,14 +188,7 @@ def test_two_process_gloo_3d(tree, tmp_path, backbone):
     if backbone == 'genesis-slim':
         slim_genesis(cfg)
     ct_only(cfg, cubes_per_volume=2)  # 2 phantoms x 2 cubes: one iteration on 2 ranks
-    cfg_path = str(tmp_path / 'tiny_3d.py')
-    cfg.dump(cfg_path)
-    env = dict(os.environ, PYTHON=sys.executable, PORT=str(free_port()), OMP_NUM_THREADS='1')
-    result = subprocess.run(['bash', osp.join(REPO, 'tools', 'dist_train.sh'), cfg_path, '2'],
-                            cwd=str(tmp_path), env=env, capture_output=True, text=True,
-                            timeout=600)
-    log = result.stdout + result.stderr
-    assert result.returncode == 0, log[-4000:]
+    log = dist_train(cfg, tmp_path, 'tiny_3d', timeout=600)
     assert 'world_size: 2' in log and re.search(r'\bloss_d: ', log), log[-4000:]
     state = _state(osp.join(work_dir, 'epoch_1.pth'))
     # 4 cubes over 2 ranks x batch 2: one iteration, which enqueues the 4 keys gathered

@@ -1,29 +1,19 @@
 """DiRA with two CPU processes (gloo) through tools/dist_train.sh."""
-import os
 import os.path as osp
 import re
-import subprocess
-import sys
 
 import torch
 from mmengine.registry import DefaultScope
 from torch import nn
 
 from conftest import REPO, tiny_config
-from helpers import free_port
+from helpers import dist_train
 
 
 def test_two_process_gloo_dira(demo_data, tmp_path):
     work_dir = str(tmp_path / 'work')
     cfg = tiny_config(demo_data, work_dir, mode='dira', epochs=1, adversarial_begin=0)
-    cfg_path = str(tmp_path / 'tiny_dira.py')
-    cfg.dump(cfg_path)
-    env = dict(os.environ, PYTHON=sys.executable, PORT=str(free_port()), OMP_NUM_THREADS='1')
-    result = subprocess.run(['bash', osp.join(REPO, 'tools', 'dist_train.sh'), cfg_path, '2'],
-                            cwd=str(tmp_path), env=env, capture_output=True, text=True,
-                            timeout=300)
-    log = result.stdout + result.stderr
-    assert result.returncode == 0, log[-4000:]
+    log = dist_train(cfg, tmp_path, 'tiny_dira', timeout=300)
     assert 'world_size: 2' in log and 'GPU number: 0' in log  # CPU printout (DiraRunner)
     # torch's deprecation of the argument mmengine's DDP wrapper passes is silenced (preflight)
     assert '`broadcast_buffers` is deprecated' not in log
@@ -43,14 +33,7 @@ def test_two_process_gloo_dira_barlowtwins_global_bn(demo_data, tmp_path):
     work_dir = str(tmp_path / 'work')
     path = osp.join(REPO, 'configs', 'dira', 'dira_barlow_demo.py')
     cfg = demo_config_at_test_size(path, demo_data, work_dir)
-    cfg_path = str(tmp_path / 'tiny_barlow.py')
-    cfg.dump(cfg_path)
-    env = dict(os.environ, PYTHON=sys.executable, PORT=str(free_port()), OMP_NUM_THREADS='1')
-    result = subprocess.run(['bash', osp.join(REPO, 'tools', 'dist_train.sh'), cfg_path, '2'],
-                            cwd=str(tmp_path), env=env, capture_output=True, text=True,
-                            timeout=300)
-    log = result.stdout + result.stderr
-    assert result.returncode == 0, log[-4000:]
+    log = dist_train(cfg, tmp_path, 'tiny_barlow', timeout=300)
     assert 'world_size: 2' in log and re.search(r'\bloss_d: ', log), log[-4000:]
     ckpt = torch.load(osp.join(work_dir, 'epoch_1.pth'), map_location='cpu', weights_only=True)
     state = ckpt['state_dict']
